@@ -1,0 +1,1 @@
+"""Model building, training, active learning and evaluation for streamproc's topic and sentiment models."""

@@ -1,0 +1,1 @@
+"""Runtime package: Faust worker, inference, sinks, review queue, local stack and CLI."""

@@ -1,0 +1,140 @@
+"""All runtime settings in one place, read from `STREAMPROC_*` environment variables and an optional `.env`."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streamproc.errors import UserError
+
+ENV_PREFIX = "STREAMPROC_"
+DEFAULT_HOME = Path.home() / ".cache" / "streamproc"
+
+UncertaintyStrategy = Literal["least_confidence", "margin", "entropy", "predicted_loss"]
+
+
+class Settings(BaseSettings):
+    """Every setting has an environment variable `STREAMPROC_<NAME>` (upper case)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # --- Kafka -----------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="host:port[,host:port...]")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_session_timeout: float = Field(
+        30.0, ge=3, le=300, description="seconds before a silent (e.g. killed) worker's partitions move"
+    )
+    worker_instance_id: str | None = Field(
+        None,
+        min_length=1,
+        description="stable name of this worker (host, pod or GPU): a restarted worker gets its partitions back "
+        "at once (Kafka static membership) instead of after the session timeout",
+    )
+    consumer_group: str = Field("streamproc", min_length=1, description="Kafka consumer group / Faust app id")
+    topic_raw: str = Field("news.raw", min_length=1)
+    topic_deadletter: str = Field("news.deadletter", min_length=1)
+    topic_partitions: int = Field(4, ge=1, le=1024)
+    topic_replication: int = Field(1, ge=1, le=16)
+
+    # --- Elasticsearch ---------------------------------------------------------------------------
+    es_url: str = "http://127.0.0.1:9200"
+    es_username: str | None = None
+    es_password: SecretStr | None = None
+    es_api_key: SecretStr | None = None
+    es_ca_certs: Path | None = None
+    es_index: str = Field("news-enriched", pattern=r"^[a-z0-9][a-z0-9._-]*$")
+
+    # --- Redis review queue ----------------------------------------------------------------------
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_password: SecretStr | None = None
+    review_key_prefix: str = Field("streamproc:review", min_length=1)
+
+    # --- Models and inference --------------------------------------------------------------------
+    model_store: Path = Field(DEFAULT_HOME / "models", description="where built and trained models live")
+    multitask_model_dir: Path | None = Field(None, description="one encoder with topic + sentiment heads")
+    topic_model_dir: Path | None = None
+    sentiment_model_dir: Path | None = None
+    data_dir: Path = Field(Path("../shared/data"), description="labeled TSV sets used to build default models")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    torch_threads: int | None = Field(None, ge=1, description="CPU threads for inference; default: torch's")
+    max_tokens: int = Field(256, ge=8, le=4096)
+    batch_size: int = Field(32, ge=1, le=4096)
+    batch_max_wait: float = Field(0.5, gt=0, le=60, description="seconds to wait for a batch to fill")
+    max_article_bytes: int = Field(262_144, ge=256, description="larger records are dead-lettered")
+    uncertainty_strategy: UncertaintyStrategy = "margin"
+    review_threshold: float = Field(
+        0.5, ge=0, description="an article goes to review when its uncertainty (topic or sentiment) >= this"
+    )
+
+    # --- Worker ----------------------------------------------------------------------------------
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=1, le=65535)
+    sink_retry_initial: float = Field(0.5, gt=0, description="first back-off (s) when a sink is down")
+    sink_retry_max: float = Field(30.0, gt=0, description="longest back-off (s) between sink retries")
+
+    # --- Local stack -----------------------------------------------------------------------------
+    stack_dir: Path = Field(DEFAULT_HOME / "stack", description="data and logs of the embedded local stack")
+    stack_mode: Literal["auto", "local", "external"] = Field(
+        "auto", description="auto: start local servers when the URLs point at loopback"
+    )
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+        return value
+
+    @field_validator("es_url", "redis_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if not parts.scheme or not parts.hostname:
+            raise ValueError(f"expected a URL such as http://host:port, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_models(self) -> Settings:
+        if (self.topic_model_dir is None) != (self.sentiment_model_dir is None):
+            raise ValueError("set both STREAMPROC_TOPIC_MODEL_DIR and STREAMPROC_SENTIMENT_MODEL_DIR, or neither")
+        return self
+
+    @cached_property
+    def default_model_dir(self) -> Path:
+        """The default one-encoder-two-heads model built by `streamproc models build-defaults`."""
+        return self.model_store / "default"
+
+    def bootstrap_list(self) -> list[str]:
+        """Kafka bootstrap servers as a list."""
+        return [server.strip() for server in self.kafka_bootstrap_servers.split(",")]
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    field = str(loc[0]) if loc else "settings"
+    return ENV_PREFIX + field.upper() if field != "__root__" else "settings"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; a bad value raises `UserError` naming the environment variable to fix."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = _setting_name(error["loc"]) if error["loc"] else "settings"
+        given = error.get("input")
+        shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        message = error["msg"].removeprefix("Value error, ")
+        raise UserError(f"config error: {name}: {message}{shown}") from None

@@ -1,0 +1,168 @@
+"""The main job, end to end on one machine: stack -> models -> publish samples -> worker -> summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from streamproc.config import Settings
+from streamproc.connections import elasticsearch_client, kafka_python_options, redis_client
+from streamproc.errors import UserError
+from streamproc.ingest.article import Article
+from streamproc.ingest.validate import parse_article
+from streamproc.publish.publisher import publish
+from streamproc.publish.reader import read_records
+from streamproc.sinks.review_queue import ReviewKeys
+from streamproc.stack.up import bring_up
+from streamproc.worker.lag import LagMonitor
+
+SAMPLES = Path(__file__).with_name("sample_articles.jsonl")
+WORKER_TIMEOUT = 900.0
+
+
+def run_main_job(settings: Settings, samples: Path | None, console: Console) -> None:
+    """Run every step, saying what it does, and print where each article went."""
+    samples = samples or SAMPLES
+    records = list(read_records(str(samples)))
+    valid_ids = [
+        a.id for a in (parse_article(r, settings.max_article_bytes) for r in records) if isinstance(a, Article)
+    ]
+
+    console.rule("1/5 local stack")
+    for line in bring_up(settings):
+        console.print(f"  {line}")
+
+    console.rule("2/5 models")
+    _ensure_models(settings, console)
+
+    console.rule(f"3/5 publishing {len(records)} records from {samples.name}")
+    start = _end_offsets(settings, settings.topic_raw)
+    summary = publish(settings, records, send_invalid=True)
+    console.print(f"  sent {summary.sent} records ({sum(summary.rejected.values())} invalid on purpose)")
+
+    console.rule("4/5 worker")
+    _run_worker_until_done(settings, console)
+
+    console.rule("5/5 where everything went")
+    _print_summary(settings, valid_ids, start, console)
+
+
+def _ensure_models(settings: Settings, console: Console) -> None:
+    if settings.topic_model_dir or settings.multitask_model_dir:
+        console.print("  using the configured model folders")
+        return
+    from models.defaults import ensure_default_models
+
+    console.print(f"  default model: {ensure_default_models(settings)}")
+
+
+def _end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(**kafka_python_options(settings), enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+def _run_worker_until_done(settings: Settings, console: Console) -> None:
+    log_path = settings.stack_dir / "demo-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    console.print(f"  starting `streamproc worker` (log: {log_path})")
+    monitor = LagMonitor(settings)
+    initial_lag = monitor.progress().lag
+    with log_path.open("ab") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "streamproc", "worker"], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
+        )
+    try:
+        deadline = time.monotonic() + WORKER_TIMEOUT
+        with tqdm(total=initial_lag, desc="  processed", unit=" rec") as bar:
+            while (lag := monitor.progress().lag) > 0:
+                bar.n = initial_lag - lag
+                bar.refresh()
+                if worker.poll() is not None:
+                    tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
+                    raise UserError(f"the worker stopped (exit {worker.returncode}): {' '.join(tail)} — see {log_path}")
+                if time.monotonic() > deadline:
+                    raise UserError(f"records still unprocessed after {WORKER_TIMEOUT:.0f}s — see {log_path}")
+                time.sleep(1.0)
+            bar.n = initial_lag
+            bar.refresh()
+    finally:
+        monitor.close()
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    console.print("  every record acknowledged; worker stopped")
+
+
+def _print_summary(settings: Settings, ids: list[str], start: dict[int, int], console: Console) -> None:
+    es = elasticsearch_client(settings)
+    try:
+        es.indices.refresh(index=settings.es_index)
+        query = {"ids": {"values": ids}}
+        indexed = es.count(index=settings.es_index, query=query)["count"]
+        aggs = {
+            "topic": {
+                "terms": {"field": "topic.label", "size": 20},
+                "aggs": {"sentiment": {"terms": {"field": "sentiment.label", "size": 5}}},
+            }
+        }
+        response = es.search(index=settings.es_index, query=query, aggs=aggs, size=0)
+    finally:
+        es.close()
+    redis = redis_client(settings)
+    keys = ReviewKeys.for_prefix(settings.review_key_prefix)
+    queued = sum(1 for doc_id in ids if redis.zscore(keys.pending, doc_id) is not None)
+    redis.close()
+    dead = _dead_letters_since(settings, start)
+
+    table = Table("where", "count", "find it at")
+    table.add_row("indexed in Elasticsearch", str(indexed), f"{settings.es_url}/{settings.es_index}")
+    table.add_row("queued for review", str(queued), f"Redis {keys.pending} (`streamproc review`)")
+    table.add_row("dead-lettered", str(sum(dead.values())), f"Kafka topic {settings.topic_deadletter}")
+    console.print(table)
+    if dead:
+        console.print("dead-letter reasons: " + ", ".join(f"{reason} {n}" for reason, n in dead.most_common()))
+    sentiments = ["positive", "neutral", "negative"]
+    breakdown = Table("topic", *sentiments, "total", title="articles by topic and sentiment (from Elasticsearch)")
+    for bucket in response["aggregations"]["topic"]["buckets"]:
+        counts = {b["key"]: b["doc_count"] for b in bucket["sentiment"]["buckets"]}
+        breakdown.add_row(bucket["key"], *(str(counts.get(s, 0)) for s in sentiments), str(bucket["doc_count"]))
+    console.print(breakdown)
+    if indexed != len(ids):
+        raise UserError(f"only {indexed} of {len(ids)} valid articles are in Elasticsearch")
+
+
+def _dead_letters_since(settings: Settings, start: dict[int, int]) -> Counter[str]:
+    """Reasons of the dead letters whose source record was published by this run."""
+    consumer = KafkaConsumer(
+        **kafka_python_options(settings),
+        consumer_timeout_ms=3000,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    topic = settings.topic_deadletter
+    consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []])
+    reasons: Counter[str] = Counter()
+    for message in consumer:
+        envelope = json.loads(message.value)
+        source = envelope["source"]
+        if source["topic"] == settings.topic_raw and source["offset"] >= start.get(source["partition"], 0):
+            reasons[envelope["reason"]] += 1
+    consumer.close()
+    return reasons

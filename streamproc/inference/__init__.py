@@ -1,0 +1,1 @@
+"""Model loading and batched inference: probabilities and uncertainty per task."""

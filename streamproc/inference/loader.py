@@ -1,0 +1,36 @@
+"""Pick and load the pipeline's topic and sentiment models from the settings."""
+
+from __future__ import annotations
+
+import torch
+
+from streamproc.config import Settings
+from streamproc.errors import UserError
+from streamproc.inference.predictor import CombinedPredictor, Predictor, load_model
+
+PIPELINE_TASKS = ("topic", "sentiment")
+
+
+def load_pipeline_predictor(settings: Settings) -> Predictor:
+    """Separate topic and sentiment folders when both are set, else the one multi-task folder."""
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    common = {"device": settings.device, "max_tokens": settings.max_tokens}
+    if settings.topic_model_dir is not None and settings.sentiment_model_dir is not None:
+        predictor: Predictor = CombinedPredictor(
+            [
+                load_model(settings.topic_model_dir, task="topic", **common),
+                load_model(settings.sentiment_model_dir, task="sentiment", **common),
+            ]
+        )
+    else:
+        predictor = load_model(settings.multitask_model_dir or settings.default_model_dir, **common)
+    missing = [task for task in PIPELINE_TASKS if task not in predictor.tasks]
+    if missing:
+        raise UserError(f"the configured model has no {' or '.join(missing)} head (it has {list(predictor.tasks)})")
+    if settings.uncertainty_strategy == "predicted_loss" and not getattr(predictor, "has_loss_head", False):
+        raise UserError(
+            "STREAMPROC_UNCERTAINTY_STRATEGY=predicted_loss needs a model trained with a loss head "
+            "(`streamproc train multitask --loss-head`); use margin, entropy or least_confidence"
+        )
+    return predictor

@@ -1,0 +1,141 @@
+"""The streamproc model format: one Hugging Face encoder, one linear head per task, an optional loss head.
+
+Folder layout (written by `MultiHeadClassifier.save`, read by `MultiHeadClassifier.load`)::
+
+    streamproc_model.json   format, version, pooling, tasks -> labels, loss-head layers
+    encoder/                a standard Hugging Face `AutoModel` folder (config, safetensors, tokenizer)
+    heads.safetensors       the task heads and the loss-prediction head
+
+The encoder runs once per batch; every head reads the same pooled vector.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModel, PreTrainedModel
+
+from streamproc.inference.loss_prediction import LossPredictionHead
+
+FORMAT = "streamproc.multihead/1"
+MANIFEST = "streamproc_model.json"
+Pooling = Literal["mean", "cls"]
+
+
+@dataclass
+class MultiHeadOutput:
+    """Logits per task, and the predicted loss when the model has a loss head."""
+
+    logits: dict[str, torch.Tensor]
+    predicted_loss: torch.Tensor | None
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling) -> torch.Tensor:
+    """Sentence vector from token states: masked mean (as e5 was trained) or the first token."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+class MultiHeadClassifier(nn.Module):
+    """A shared encoder with a linear classification head per task."""
+
+    def __init__(
+        self,
+        encoder: PreTrainedModel,
+        tasks: dict[str, list[str]],
+        pooling: Pooling = "mean",
+        loss_head_layers: list[int] | None = None,
+        dropout: float = 0.1,
+        version: str = "unversioned",
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.tasks = {task: list(labels) for task, labels in tasks.items()}
+        self.pooling: Pooling = pooling
+        self.version = version
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.heads = nn.ModuleDict({task: nn.Linear(hidden, len(labels)) for task, labels in tasks.items()})
+        self.loss_head_layers = list(loss_head_layers or [])
+        self.loss_head = LossPredictionHead(hidden, len(self.loss_head_layers)) if self.loss_head_layers else None
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> MultiHeadOutput:
+        """Run the encoder once and every head on its pooled output."""
+        needs_layers = self.loss_head is not None
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=needs_layers)
+        pooled = self.dropout(pool(out.last_hidden_state, attention_mask, self.pooling))
+        logits = {task: head(pooled) for task, head in self.heads.items()}
+        predicted = None
+        if self.loss_head is not None:
+            layers = [out.hidden_states[i] for i in self.loss_head_layers]
+            predicted = self.loss_head(layers, attention_mask)
+        return MultiHeadOutput(logits=logits, predicted_loss=predicted)
+
+    def save(self, directory: Path, tokenizer: object | None = None, extra: dict | None = None) -> None:
+        """Write the folder described in the module docstring (tokenizer goes beside the encoder)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.encoder.save_pretrained(directory / "encoder")
+        if tokenizer is not None:
+            tokenizer.save_pretrained(directory / "encoder")  # type: ignore[attr-defined]
+        tensors = {f"heads.{k}": v.detach().contiguous().cpu() for k, v in self.heads.state_dict().items()}
+        if self.loss_head is not None:
+            tensors.update(
+                {f"loss_head.{k}": v.detach().contiguous().cpu() for k, v in self.loss_head.state_dict().items()}
+            )
+        save_file(tensors, str(directory / "heads.safetensors"))
+        manifest = {
+            "format": FORMAT,
+            "version": self.version,
+            "pooling": self.pooling,
+            "tasks": self.tasks,
+            "loss_head_layers": self.loss_head_layers,
+            **(extra or {}),
+        }
+        (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path, dtype: torch.dtype | None = None) -> MultiHeadClassifier:
+        """Load a folder written by `save`, offline."""
+        directory = Path(directory)
+        manifest = read_manifest(directory)
+        encoder = AutoModel.from_pretrained(directory / "encoder", local_files_only=True, dtype=dtype)
+        model = cls(
+            encoder,
+            manifest["tasks"],
+            pooling=manifest.get("pooling", "mean"),
+            loss_head_layers=manifest.get("loss_head_layers") or None,
+            version=manifest.get("version", directory.name),
+        )
+        tensors = load_file(str(directory / "heads.safetensors"))
+        model.heads.load_state_dict(_strip(tensors, "heads."))
+        if model.loss_head is not None:
+            model.loss_head.load_state_dict(_strip(tensors, "loss_head."))
+        if dtype is not None:
+            model.to(dtype)
+        return model.eval()
+
+
+def read_manifest(directory: Path) -> dict:
+    """The parsed `streamproc_model.json` of a multi-head folder."""
+    manifest = json.loads((Path(directory) / MANIFEST).read_text())
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{directory}: unknown model format {manifest.get('format')!r}, expected {FORMAT}")
+    return manifest
+
+
+def is_multihead_dir(directory: Path) -> bool:
+    """True when the folder holds a streamproc multi-head model."""
+    return (Path(directory) / MANIFEST).is_file()
+
+
+def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

@@ -1,0 +1,171 @@
+"""Load classification models from disk (offline) and turn texts into class probabilities per task.
+
+Two folder formats are accepted:
+- a streamproc multi-head folder (`streamproc_model.json`): one encoder pass serves every task;
+- a Hugging Face `AutoModelForSequenceClassification` folder: one task, labels from `id2label`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from streamproc.errors import UserError
+from streamproc.inference.multihead import MultiHeadClassifier, is_multihead_dir
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+CHUNK_SIZE = 32
+
+
+@dataclass
+class Predictions:
+    """Class probabilities per task, in input order, and the loss head's output when there is one."""
+
+    probabilities: dict[str, np.ndarray]
+    predicted_loss: np.ndarray | None = None
+
+
+class Predictor(Protocol):
+    """Anything that maps texts to per-task probabilities."""
+
+    tasks: dict[str, list[str]]
+    versions: dict[str, str]
+
+    def predict(self, texts: list[str]) -> Predictions:
+        """Probabilities for every task, one row per text."""
+        ...
+
+
+def resolve_device(device: str) -> torch.device:
+    """`auto` picks CUDA when present, else the CPU; asking for CUDA without one is a user error."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("STREAMPROC_DEVICE=cuda but no CUDA device is visible: use auto or cpu")
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+class _TorchPredictor:
+    """Shared batching: sort by length, pad per chunk, run the model, restore the order."""
+
+    def __init__(self, tokenizer, device: torch.device, max_tokens: int) -> None:
+        self.tokenizer = tokenizer
+        self.device = device
+        self.max_tokens = max_tokens
+
+    def _chunks(self, texts: list[str]):
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), CHUNK_SIZE):
+            index = order[start : start + CHUNK_SIZE]
+            batch = self.tokenizer(
+                [texts[i] for i in index],
+                padding=True,
+                truncation=True,
+                max_length=self.max_tokens,
+                return_tensors="pt",
+            )
+            yield index, batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+
+
+class MultiHeadPredictor(_TorchPredictor):
+    """Runs a streamproc multi-head folder."""
+
+    def __init__(self, directory: Path, device: torch.device, max_tokens: int) -> None:
+        from transformers import AutoTokenizer
+
+        dtype = torch.float16 if device.type == "cuda" else None
+        self.model = MultiHeadClassifier.load(directory, dtype=dtype).to(device)
+        super().__init__(AutoTokenizer.from_pretrained(directory / "encoder"), device, max_tokens)
+        self.tasks = self.model.tasks
+        self.versions = {task: self.model.version for task in self.tasks}
+        self.has_loss_head = self.model.loss_head is not None
+
+    @torch.inference_mode()
+    def predict(self, texts: list[str]) -> Predictions:
+        probs = {task: np.zeros((len(texts), len(labels)), np.float32) for task, labels in self.tasks.items()}
+        loss = np.zeros(len(texts), np.float32) if self.has_loss_head else None
+        for index, input_ids, mask in self._chunks(texts):
+            out = self.model(input_ids, mask)
+            for task, logits in out.logits.items():
+                probs[task][index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            if loss is not None and out.predicted_loss is not None:
+                loss[index] = out.predicted_loss.float().cpu().numpy()
+        return Predictions(probs, loss)
+
+
+class SequenceClassifierPredictor(_TorchPredictor):
+    """Runs a Hugging Face sequence-classification folder as one task."""
+
+    has_loss_head = False
+
+    def __init__(self, directory: Path, task: str, device: torch.device, max_tokens: int) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        dtype = torch.float16 if device.type == "cuda" else None
+        model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True, dtype=dtype)
+        self.model = model.to(device).eval()
+        super().__init__(AutoTokenizer.from_pretrained(directory), device, max_tokens)
+        id2label = model.config.id2label
+        self.tasks = {task: [id2label[i] for i in range(len(id2label))]}
+        self.versions = {task: _folder_version(directory)}
+
+    @torch.inference_mode()
+    def predict(self, texts: list[str]) -> Predictions:
+        ((task, labels),) = self.tasks.items()
+        probs = np.zeros((len(texts), len(labels)), np.float32)
+        for index, input_ids, mask in self._chunks(texts):
+            logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+            probs[index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return Predictions({task: probs})
+
+
+class CombinedPredictor:
+    """Several single-task predictors behind one `predict` (e.g. separate topic and sentiment models)."""
+
+    has_loss_head = False
+
+    def __init__(self, parts: list[Predictor]) -> None:
+        self.parts = parts
+        self.tasks = {task: labels for part in parts for task, labels in part.tasks.items()}
+        self.versions = {task: version for part in parts for task, version in part.versions.items()}
+
+    def predict(self, texts: list[str]) -> Predictions:
+        merged: dict[str, np.ndarray] = {}
+        for part in self.parts:
+            merged.update(part.predict(texts).probabilities)
+        return Predictions(merged)
+
+
+def load_model(
+    directory: Path, device: str = "auto", max_tokens: int = 256, task: str | None = None
+) -> MultiHeadPredictor | SequenceClassifierPredictor:
+    """Load a model folder of either format; `task` names the task of a Hugging Face folder."""
+    directory = Path(directory).expanduser()
+    if not (directory / "config.json").is_file() and not is_multihead_dir(directory):
+        raise UserError(
+            f"no model in {directory}: build the defaults with `streamproc models build-defaults`, "
+            "or point STREAMPROC_MULTITASK_MODEL_DIR / STREAMPROC_TOPIC_MODEL_DIR at a model folder"
+        )
+    resolved = resolve_device(device)
+    if is_multihead_dir(directory):
+        return MultiHeadPredictor(directory, resolved, max_tokens)
+    return SequenceClassifierPredictor(directory, task or directory.name, resolved, max_tokens)
+
+
+def _folder_version(directory: Path) -> str:
+    """`version` from the folder's model card, else its name and a short hash of its config."""
+    card = directory / "model_card.json"
+    if card.is_file():
+        version = json.loads(card.read_text()).get("version")
+        if version:
+            return str(version)
+    digest = hashlib.sha256((directory / "config.json").read_bytes()).hexdigest()[:8]
+    return f"{directory.name}@{digest}"

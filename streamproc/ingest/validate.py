@@ -1,0 +1,52 @@
+"""Raw record bytes -> `Article`, or a `Rejection` that says why (the worker dead-letters those)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import ValidationError
+
+from streamproc.ingest.article import Article
+
+Reason = Literal["too_large", "not_utf8", "invalid_json", "not_an_object", "invalid_article", "index_rejected"]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a record was not processed: a machine-readable reason and a human-readable error."""
+
+    reason: Reason
+    error: str
+
+
+def parse_article(raw: bytes | None, max_bytes: int) -> Article | Rejection:
+    """Validate one record value. Never raises for bad input."""
+    if raw is None:
+        return Rejection("invalid_json", "empty record (no value)")
+    if len(raw) > max_bytes:
+        return Rejection("too_large", f"record is {len(raw)} bytes, over the limit of {max_bytes}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejection("not_utf8", f"value is not UTF-8: {exc}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Rejection("invalid_json", f"value is not JSON: {exc}")
+    if not isinstance(data, dict):
+        return Rejection("not_an_object", f"expected a JSON object, got {type(data).__name__}")
+    try:
+        return Article.model_validate(data)
+    except ValidationError as exc:
+        return Rejection("invalid_article", describe_validation_error(exc))
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line listing each failing field and why."""
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "article"
+        problems.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)

@@ -1,0 +1,1 @@
+"""Send article files (JSONL or CSV) to the `news.raw` topic."""

@@ -1,0 +1,56 @@
+"""Publish records to Kafka keyed by article id, with a progress bar and a summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from kafka import KafkaProducer
+from tqdm import tqdm
+
+from streamproc.config import Settings
+from streamproc.connections import kafka_python_options
+from streamproc.ingest.validate import Rejection, parse_article
+
+
+@dataclass
+class PublishSummary:
+    """What was sent and what was refused (by reason)."""
+
+    sent: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)
+
+    def reject(self, rejection: Rejection) -> None:
+        """Count a refused record, keeping the first error message of each reason."""
+        self.rejected[rejection.reason] += 1
+        self.examples.setdefault(rejection.reason, rejection.error)
+
+
+def publish(
+    settings: Settings, records: Iterable[bytes], send_invalid: bool = False, progress: bool = True
+) -> PublishSummary:
+    """Send records to the raw topic; invalid ones are counted and skipped unless `send_invalid`.
+
+    `send_invalid` forwards them unchanged (keyless) so the worker dead-letters them: useful for replaying
+    captured feeds as they were and for exercising the dead-letter path.
+    """
+    producer = KafkaProducer(**kafka_python_options(settings), acks="all", linger_ms=20, retries=5)
+    summary = PublishSummary()
+    try:
+        for raw in tqdm(records, desc=f"publishing to {settings.topic_raw}", unit=" rec", disable=not progress):
+            parsed = parse_article(raw, settings.max_article_bytes)
+            if isinstance(parsed, Rejection):
+                summary.reject(parsed)
+                if not send_invalid:
+                    continue
+                key = None
+            else:
+                key = parsed.id.encode("utf-8")
+            producer.send(settings.topic_raw, key=key, value=raw)
+            summary.sent += 1
+        producer.flush()
+    finally:
+        producer.close()
+    return summary

@@ -1,0 +1,1 @@
+"""Where processed articles go: Elasticsearch, the Redis review queue, the dead-letter topic."""

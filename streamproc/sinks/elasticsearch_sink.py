@@ -1,0 +1,46 @@
+"""Bulk-index enriched articles into Elasticsearch with `_id` = article id (replays overwrite, never add)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elasticsearch import AsyncElasticsearch
+from elasticsearch.helpers import async_bulk
+
+from streamproc.sinks.retry import TransientSinkError
+
+
+class ElasticsearchSink:
+    """Indexes one batch at a time; raises `TransientSinkError` when the batch should be retried."""
+
+    def __init__(self, client: AsyncElasticsearch, index: str) -> None:
+        self.client = client
+        self.index = index
+
+    async def index_batch(self, documents: list[dict[str, Any]]) -> dict[str, str]:
+        """Index all documents. Returns the ids Elasticsearch refused for good (4xx) with the reason.
+
+        Connection failures, 429 and 5xx answers raise `TransientSinkError`: the whole batch is retried,
+        which is safe because indexing by id is idempotent.
+        """
+        if not documents:
+            return {}
+        actions = [{"_op_type": "index", "_index": self.index, "_id": doc["id"], "_source": doc} for doc in documents]
+        try:
+            _, errors = await async_bulk(self.client, actions, raise_on_error=False, max_retries=0)
+        except Exception as exc:  # transport errors: the cluster is unreachable or overloaded
+            raise TransientSinkError(f"Elasticsearch bulk request failed: {exc}") from exc
+        rejected: dict[str, str] = {}
+        for error in errors:  # type: ignore[union-attr]
+            item = next(iter(error.values()))
+            status = int(item.get("status", 500))
+            if status == 429 or status >= 500:
+                raise TransientSinkError(f"Elasticsearch answered {status} for {item.get('_id')}")
+            rejected[str(item.get("_id"))] = f"{status}: {_reason(item.get('error'))}"
+        return rejected
+
+
+def _reason(error: Any) -> str:
+    if isinstance(error, dict):
+        return f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
+    return str(error)

@@ -1,0 +1,91 @@
+"""The Redis review queue: articles the models are unsure about, most uncertain first, one entry per id.
+
+Keys (the `{prefix}` hash tag keeps them in one Redis Cluster slot):
+- `{prefix}:pending`  sorted set, member = article id, score = uncertainty (highest is reviewed first)
+- `{prefix}:items`    hash, article id -> JSON summary shown to the reviewer
+- `{prefix}:reviewed` hash, article id -> the reviewer's labels (written by the review tools); ids in it are
+  never queued again, even when a replay re-processes the article.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from streamproc.sinks.retry import TransientSinkError
+
+_PUSH = """
+local added = 0
+for i = 1, #ARGV, 3 do
+  if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then
+    added = added + redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], ARGV[i])
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 2])
+  end
+end
+return added
+"""
+
+
+@dataclass(frozen=True)
+class ReviewKeys:
+    """The Redis keys of one review queue."""
+
+    pending: str
+    items: str
+    reviewed: str
+
+    @classmethod
+    def for_prefix(cls, prefix: str) -> ReviewKeys:
+        """Keys under `{prefix}`."""
+        tag = "{" + prefix + "}"
+        return cls(f"{tag}:pending", f"{tag}:items", f"{tag}:reviewed")
+
+
+def review_summary(document: dict[str, Any]) -> dict[str, Any]:
+    """What a reviewer needs to see of an enriched document."""
+    keep = ("id", "url", "title", "source", "lang", "published_at", "uncertainty", "model_versions")
+    summary = {key: document.get(key) for key in keep}
+    for task in ("topic", "sentiment"):
+        summary[task] = {"label": document[task]["label"], "score": document[task]["score"]}
+    summary["queued_at"] = document["processed_at"]
+    return summary
+
+
+class ReviewQueue:
+    """Adds documents to the queue atomically and idempotently."""
+
+    def __init__(self, client: Redis, prefix: str) -> None:
+        self.client = client
+        self.keys = ReviewKeys.for_prefix(prefix)
+        self._push = client.register_script(_PUSH)
+
+    async def push(self, documents: list[dict[str, Any]]) -> int:
+        """Queue documents by their max uncertainty; returns how many were new. Raises `TransientSinkError`."""
+        if not documents:
+            return 0
+        args: list[str | float] = []
+        for doc in documents:
+            args += [doc["id"], doc["uncertainty"]["max"], json.dumps(review_summary(doc), ensure_ascii=False)]
+        keys = [self.keys.pending, self.keys.items, self.keys.reviewed]
+        try:
+            return int(await self._push(keys=keys, args=args))
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise TransientSinkError(f"Redis review queue unreachable: {exc}") from exc
+
+    async def size(self) -> int:
+        """How many articles wait for review."""
+        return int(await self.client.zcard(self.keys.pending))
+
+    async def pending(self, limit: int = 100) -> list[tuple[str, float]]:
+        """The most uncertain waiting article ids with their priority."""
+        rows = await self.client.zrevrange(self.keys.pending, 0, limit - 1, withscores=True)
+        return [(_text(member), float(score)) for member, score in rows]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

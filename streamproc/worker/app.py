@@ -1,0 +1,97 @@
+"""The Faust app: one agent reads `news.raw` in micro-batches and acknowledges only processed records."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import faust
+from faust.types import EventT
+
+from streamproc.config import Settings
+from streamproc.connections import async_elasticsearch_client, async_redis_client, faust_broker_credentials
+from streamproc.inference.loader import load_pipeline_predictor
+from streamproc.inference.predictor import Predictor
+from streamproc.sinks.document import SourcePosition
+from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
+from streamproc.sinks.review_queue import ReviewQueue
+from streamproc.worker.batch import BatchProcessor, RawRecord
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.App:
+    """Build the Faust app. Without `predictor`, the models are loaded when the agent starts."""
+    app = faust.App(
+        settings.consumer_group,
+        broker=[f"kafka://{server}" for server in settings.bootstrap_list()],
+        broker_credentials=faust_broker_credentials(settings),
+        store="memory://",
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        topic_disable_leader=True,
+        broker_session_timeout=settings.kafka_session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout / 3),
+        broker_rebalance_timeout=settings.kafka_session_timeout,
+        consumer_group_instance_id=settings.worker_instance_id,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+    raw_topic = app.topic(
+        settings.topic_raw,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+    deadletter_topic = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
+    inference_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+
+    async def build_processor() -> BatchProcessor:
+        loaded = predictor
+        if loaded is None:
+            log.info("loading models")
+            loaded = await asyncio.get_running_loop().run_in_executor(
+                inference_thread, load_pipeline_predictor, settings
+            )
+        log.info("models ready: %s", ", ".join(f"{t}={v}" for t, v in loaded.versions.items()))
+        return BatchProcessor(
+            settings,
+            loaded,
+            ElasticsearchSink(async_elasticsearch_client(settings), settings.es_index),
+            ReviewQueue(async_redis_client(settings), settings.review_key_prefix),
+            executor=inference_thread,
+        )
+
+    @app.agent(raw_topic, name="classify-articles")
+    async def classify_articles(stream: faust.StreamT) -> None:
+        processor = await build_processor()
+        try:
+            async for events in stream.noack_take(settings.batch_size, within=settings.batch_max_wait):
+                batch: list[EventT] = list(events)
+                result = await processor.process([_raw_record(event) for event in batch])
+                deliveries = [
+                    await deadletter_topic.send(key=letter.record.key, value=letter.payload(), force=True)
+                    for letter in result.dead_letters
+                ]
+                await asyncio.gather(*deliveries)  # the dead-letter topic confirmed every record
+                for event in batch:
+                    await stream.ack(event)
+        finally:
+            await processor.close()
+
+    return app
+
+
+def _raw_record(event: EventT) -> RawRecord:
+    message = event.message
+    return RawRecord(
+        value=message.value,
+        key=message.key,
+        position=SourcePosition(message.topic, message.partition, message.offset),
+    )

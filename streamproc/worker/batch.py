@@ -1,0 +1,129 @@
+"""One micro-batch through the pipeline: validate -> classify -> Elasticsearch -> review queue.
+
+Kept free of Faust so it can be exercised directly; the agent in `app.py` feeds it and acknowledges the
+Kafka offsets only after `process` returned, i.e. after every sink confirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from streamproc.config import Settings
+from streamproc.inference.classify import classify
+from streamproc.inference.predictor import Predictor
+from streamproc.ingest.article import Article
+from streamproc.ingest.validate import Rejection, parse_article
+from streamproc.sinks.deadletter import deadletter_record
+from streamproc.sinks.document import SourcePosition, enriched_document
+from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
+from streamproc.sinks.retry import retry_until_done
+from streamproc.sinks.review_queue import ReviewQueue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A Kafka record as received: bytes, key and position."""
+
+    value: bytes | None
+    key: bytes | None
+    position: SourcePosition
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record that cannot be processed, with the reason."""
+
+    record: RawRecord
+    rejection: Rejection
+
+    def payload(self) -> bytes:
+        """The dead-letter topic's record value."""
+        return deadletter_record(self.record.value, self.record.key, self.rejection, self.record.position)
+
+
+@dataclass
+class BatchResult:
+    """What happened to one batch."""
+
+    indexed: int = 0
+    queued: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+class BatchProcessor:
+    """Runs batches against the models and sinks it was given."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        predictor: Predictor,
+        elasticsearch: ElasticsearchSink,
+        review_queue: ReviewQueue,
+        executor: Executor | None = None,
+    ) -> None:
+        self.settings = settings
+        self.predictor = predictor
+        self.elasticsearch = elasticsearch
+        self.review_queue = review_queue
+        self.executor = executor
+
+    async def close(self) -> None:
+        """Close the sink connections."""
+        await self.elasticsearch.client.close()
+        await self.review_queue.client.aclose()
+
+    async def process(self, records: list[RawRecord]) -> BatchResult:
+        """Process a batch; returns once Elasticsearch and Redis confirmed (retrying while they are down)."""
+        started = time.perf_counter()
+        result = BatchResult()
+        latest: dict[str, tuple[Article, RawRecord]] = {}
+        for record in records:
+            parsed = parse_article(record.value, self.settings.max_article_bytes)
+            if isinstance(parsed, Rejection):
+                result.dead_letters.append(DeadLetter(record, parsed))
+            else:
+                latest[parsed.id] = (parsed, record)  # the same id twice in a batch: the later one wins
+        if latest:
+            await self._classify_and_store(list(latest.values()), result)
+        log.info(
+            "batch of %d: %d indexed, %d newly queued for review, %d dead-lettered (%.2fs)",
+            len(records),
+            result.indexed,
+            result.queued,
+            len(result.dead_letters),
+            time.perf_counter() - started,
+        )
+        return result
+
+    async def _classify_and_store(self, items: list[tuple[Article, RawRecord]], result: BatchResult) -> None:
+        settings = self.settings
+        texts = [article.text for article, _ in items]
+        loop = asyncio.get_running_loop()
+        classifications = await loop.run_in_executor(
+            self.executor, classify, self.predictor, texts, settings.uncertainty_strategy
+        )
+        documents = [
+            enriched_document(
+                article, classification, self.predictor.versions, settings.review_threshold, record.position
+            )
+            for (article, record), classification in zip(items, classifications, strict=True)
+        ]
+        backoff = (settings.sink_retry_initial, settings.sink_retry_max)
+        rejected = await retry_until_done(
+            lambda: self.elasticsearch.index_batch(documents), "Elasticsearch bulk index", *backoff
+        )
+        records = {article.id: record for article, record in items}
+        for doc_id, reason in rejected.items():
+            result.dead_letters.append(DeadLetter(records[doc_id], Rejection("index_rejected", reason)))
+        stored = [doc for doc in documents if doc["id"] not in rejected]
+        result.indexed = len(stored)
+        for_review = [doc for doc in stored if doc["needs_review"]]
+        result.queued = await retry_until_done(
+            lambda: self.review_queue.push(for_review), "Redis review queue", *backoff
+        )
