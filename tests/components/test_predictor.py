@@ -1,0 +1,55 @@
+"""Loading both model formats offline and predicting in input order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streamproc.config import Settings
+from streamproc.errors import UserError
+from streamproc.inference.loader import load_pipeline_predictor
+from streamproc.inference.predictor import CombinedPredictor, load_model, resolve_device
+from tests.tiny_models import SENTIMENTS, TOPICS, build_multihead, build_sequence_classifier
+
+TEXTS = ["정부 선거", "market stocks chips exports police concert festival " * 5, "ai", "경찰 사건 사회 문화 공연"]
+
+
+def test_multihead_batch_equals_one_by_one(tiny_model_dir: Path) -> None:
+    predictor = load_model(tiny_model_dir, device="cpu")
+    assert predictor.tasks == {"topic": TOPICS, "sentiment": SENTIMENTS}
+    batch = predictor.predict(TEXTS)
+    for i, text in enumerate(TEXTS):
+        single = predictor.predict([text])
+        for task in predictor.tasks:
+            np.testing.assert_allclose(batch.probabilities[task][i], single.probabilities[task][0], atol=1e-5)
+    assert np.allclose(batch.probabilities["topic"].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_hugging_face_folders_combine(tmp_path: Path) -> None:
+    topic = build_sequence_classifier(tmp_path / "topic", TOPICS, seed=1)
+    sentiment = build_sequence_classifier(tmp_path / "sentiment", SENTIMENTS, seed=2)
+    settings = Settings(topic_model_dir=topic, sentiment_model_dir=sentiment, device="cpu")
+    predictor = load_pipeline_predictor(settings)
+    assert isinstance(predictor, CombinedPredictor)
+    assert predictor.tasks == {"topic": TOPICS, "sentiment": SENTIMENTS}
+    assert predictor.versions["topic"].startswith("topic@")
+    probs = predictor.predict(TEXTS).probabilities
+    assert probs["topic"].shape == (4, 6) and probs["sentiment"].shape == (4, 3)
+
+
+def test_loss_head_output_and_strategy_check(tmp_path: Path, tiny_model_dir: Path) -> None:
+    with_head = build_multihead(tmp_path / "lpm", loss_head=True)
+    assert load_model(with_head, device="cpu").predict(TEXTS).predicted_loss.shape == (4,)
+    with pytest.raises(UserError, match="loss head"):
+        load_pipeline_predictor(Settings(multitask_model_dir=tiny_model_dir, uncertainty_strategy="predicted_loss"))
+
+
+def test_missing_folder_and_device_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="build-defaults"):
+        load_model(tmp_path / "none")
+    if not __import__("torch").cuda.is_available():
+        with pytest.raises(UserError, match="no CUDA"):
+            resolve_device("cuda")
+    assert resolve_device("cpu").type == "cpu"

@@ -1,0 +1,14 @@
+"""The README's configuration reference lists every setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamproc.config import Settings
+
+README = (Path(__file__).parents[2] / "README.md").read_text()
+
+
+def test_every_setting_is_documented() -> None:
+    missing = [name for name in Settings.model_fields if f"`STREAMPROC_{name.upper()}`" not in README]
+    assert not missing
