@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from sklearn.model_selection import train_test_split
 
 from streamproc.errors import UserError
 
@@ -65,3 +68,30 @@ def resolve_split(data: Path, split: str) -> Path:
     if data.is_dir():
         return data / f"{split}.tsv"
     return data
+
+
+def concat(parts: list[LabeledSet]) -> LabeledSet:
+    """The parts one after the other."""
+    return LabeledSet([t for p in parts for t in p.texts], [label for p in parts for label in p.labels])
+
+
+def relabel(data: LabeledSet, mapping: dict[str, str]) -> LabeledSet:
+    """Labels renamed by `mapping` (labels it does not name stay as they are)."""
+    return LabeledSet(data.texts, [mapping.get(label, label) for label in data.labels])
+
+
+def sample(data: LabeledSet, limit: int | None, seed: int) -> LabeledSet:
+    """A seeded random `limit` examples in file order (all when `limit` is None or not smaller)."""
+    if limit is None or limit >= len(data):
+        return data
+    return _pick(data, sorted(random.Random(seed).sample(range(len(data)), limit)))
+
+
+def split_off(data: LabeledSet, fraction: float, seed: int) -> tuple[LabeledSet, LabeledSet]:
+    """A seeded split, stratified by label, into (rest, the held-out `fraction`)."""
+    rest, held = train_test_split(list(range(len(data))), test_size=fraction, stratify=data.labels, random_state=seed)
+    return _pick(data, sorted(rest)), _pick(data, sorted(held))
+
+
+def _pick(data: LabeledSet, index: list[int]) -> LabeledSet:
+    return LabeledSet([data.texts[i] for i in index], [data.labels[i] for i in index])

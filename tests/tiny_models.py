@@ -81,3 +81,11 @@ def build_multihead(directory: Path, seed: int = 0, loss_head: bool = False) -> 
     tokenizer = tiny_tokenizer(directory / "encoder")
     model.save(directory, tokenizer=tokenizer)
     return directory
+
+
+def build_base_encoder(directory: Path, seed: int = 0) -> Path:
+    """A Hugging Face `AutoModel` folder with its tokenizer: a stand-in for the rebuilt e5 encoder."""
+    torch.manual_seed(seed)
+    BertModel(tiny_config(), add_pooling_layer=False).save_pretrained(directory)
+    tiny_tokenizer(directory)
+    return directory

@@ -191,10 +191,10 @@ def _register_model_commands() -> None:
     from models.cli_build import register as register_build
     from models.cli_train import register as register_train
 
-    models_app = typer.Typer(help="Build the base encoder and the default models.")
+    models_app = typer.Typer(help="Build the base encoder and the default model.", no_args_is_help=True)
     register_build(models_app)
     app.add_typer(models_app, name="models")
-    bench_app = typer.Typer(help="Benchmarks that print figures.")
+    bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
     register_train(app, bench_app)
     app.add_typer(bench_app, name="bench")
 
@@ -203,7 +203,7 @@ def run() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     setup_logging()
     try:
-        pass  # TEMP _register_model_commands()
+        _register_model_commands()
         app()
     except UserError as exc:
         print(f"streamproc: error: {exc}", file=sys.stderr)

@@ -64,7 +64,7 @@ def _ensure_models(settings: Settings, console: Console) -> None:
         return
     from models.defaults import ensure_default_models
 
-    console.print(f"  default model: {ensure_default_models(settings)}")
+    console.print(f"  default model: {ensure_default_models(settings, say=console.print)}")
 
 
 def _end_offsets(settings: Settings, topic: str) -> dict[int, int]:

@@ -10,7 +10,9 @@ from pydantic import ValidationError
 
 from streamproc.ingest.article import Article
 
-Reason = Literal["too_large", "not_utf8", "invalid_json", "not_an_object", "invalid_article", "index_rejected"]
+Reason = Literal[
+    "too_large", "not_utf8", "invalid_json", "not_an_object", "invalid_article", "inference_failed", "index_rejected"
+]
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import faust
@@ -19,6 +20,7 @@ from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.worker.batch import BatchProcessor, RawRecord
 
 log = logging.getLogger(__name__)
+EXIT_BATCH_FAILED = 70  # EX_SOFTWARE
 
 
 def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.App:
@@ -74,7 +76,13 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
         try:
             async for events in stream.noack_take(settings.batch_size, within=settings.batch_max_wait):
                 batch: list[EventT] = list(events)
-                result = await processor.process([_raw_record(event) for event in batch])
+                try:
+                    result = await processor.process([_raw_record(event) for event in batch])
+                except Exception:
+                    # Faust would acknowledge the batch after an agent crash; exit without committing instead,
+                    # so the batch is redelivered once the worker is restarted (at-least-once holds).
+                    log.critical("cannot process a batch; exiting without acknowledging it", exc_info=True)
+                    os._exit(EXIT_BATCH_FAILED)
                 deliveries = [
                     await deadletter_topic.send(key=letter.record.key, value=letter.payload(), force=True)
                     for letter in result.dead_letters

@@ -13,7 +13,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from streamproc.config import Settings
-from streamproc.inference.classify import classify
+from streamproc.inference.classify import Classification, classify
 from streamproc.inference.predictor import Predictor
 from streamproc.ingest.article import Article
 from streamproc.ingest.validate import Rejection, parse_article
@@ -24,6 +24,11 @@ from streamproc.sinks.retry import retry_until_done
 from streamproc.sinks.review_queue import ReviewQueue
 
 log = logging.getLogger(__name__)
+CANARY_TEXT = "streamproc canary: 정부가 오늘 새 예산안을 발표했다."
+
+
+class ModelFailure(RuntimeError):
+    """The models fail on any input: a fault of the worker, not of the articles."""
 
 
 @dataclass(frozen=True)
@@ -101,13 +106,46 @@ class BatchProcessor:
         )
         return result
 
+    async def _classify(self, texts: list[str]) -> list[Classification | Exception]:
+        """Classify a batch; when that fails, one text at a time, so one poison article cannot stop the rest.
+
+        If even the canary text fails, the models (not the input) are broken: `ModelFailure` is raised.
+        """
+        try:
+            return list(await self._run_models(texts))
+        except Exception:
+            log.exception("the models failed on a batch of %d; retrying one article at a time", len(texts))
+        outcomes: list[Classification | Exception] = []
+        for text in texts:
+            try:
+                outcomes.extend(await self._run_models([text]))
+            except Exception as exc:
+                outcomes.append(exc)
+        if any(isinstance(outcome, Exception) for outcome in outcomes):
+            try:
+                await self._run_models([CANARY_TEXT])
+            except Exception as exc:
+                raise ModelFailure(f"the models fail even on a canary text: {exc!r}") from exc
+        return outcomes
+
+    async def _run_models(self, texts: list[str]) -> list[Classification]:
+        loop = asyncio.get_running_loop()
+        strategy = self.settings.uncertainty_strategy
+        return await loop.run_in_executor(self.executor, classify, self.predictor, texts, strategy)
+
     async def _classify_and_store(self, items: list[tuple[Article, RawRecord]], result: BatchResult) -> None:
         settings = self.settings
-        texts = [article.text for article, _ in items]
-        loop = asyncio.get_running_loop()
-        classifications = await loop.run_in_executor(
-            self.executor, classify, self.predictor, texts, settings.uncertainty_strategy
-        )
+        outcomes = await self._classify([article.text for article, _ in items])
+        for (_, record), outcome in zip(items, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                result.dead_letters.append(DeadLetter(record, Rejection("inference_failed", repr(outcome))))
+        classified = [
+            (item, outcome) for item, outcome in zip(items, outcomes, strict=True) if not isinstance(outcome, Exception)
+        ]
+        if not classified:
+            return
+        items = [item for item, _ in classified]
+        classifications = [outcome for _, outcome in classified]
         documents = [
             enriched_document(
                 article, classification, self.predictor.versions, settings.review_threshold, record.position

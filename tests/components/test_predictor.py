@@ -53,3 +53,11 @@ def test_missing_folder_and_device_errors(tmp_path: Path) -> None:
         with pytest.raises(UserError, match="no CUDA"):
             resolve_device("cuda")
     assert resolve_device("cpu").type == "cpu"
+
+
+def test_texts_longer_than_the_position_limit_are_truncated_not_fatal(tiny_model_dir: Path, tmp_path: Path) -> None:
+    long_text = " ".join(["정부 국회 선거 market stocks"] * 200)  # about 1000 tokens; the tiny models take 128
+    multihead = load_model(tiny_model_dir, device="cpu", max_tokens=4096)
+    assert multihead.predict([long_text, "짧은 기사"]).probabilities["topic"].shape == (2, len(TOPICS))
+    single = load_model(build_sequence_classifier(tmp_path / "s", SENTIMENTS), device="cpu", max_tokens=4096)
+    assert single.predict([long_text]).probabilities["s"].shape == (1, len(SENTIMENTS))

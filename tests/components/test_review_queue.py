@@ -12,9 +12,15 @@ from streamproc.sinks.review_queue import ReviewQueue
 
 def _doc(doc_id: str, uncertainty: float) -> dict:
     return {
-        "id": doc_id, "url": None, "title": f"title {doc_id}", "source": None, "lang": "ko",
-        "published_at": "2026-11-20T00:00:00+00:00", "processed_at": "2026-11-20T00:00:01+00:00",
-        "topic": {"label": "it", "score": 0.4}, "sentiment": {"label": "neutral", "score": 0.5},
+        "id": doc_id,
+        "url": None,
+        "title": f"title {doc_id}",
+        "source": None,
+        "lang": "ko",
+        "published_at": "2026-11-20T00:00:00+00:00",
+        "processed_at": "2026-11-20T00:00:01+00:00",
+        "topic": {"label": "it", "score": 0.4},
+        "sentiment": {"label": "neutral", "score": 0.5},
         "uncertainty": {"strategy": "margin", "topic": uncertainty, "sentiment": 0.1, "max": uncertainty},
         "model_versions": {"topic": "v1", "sentiment": "v1"},
     }

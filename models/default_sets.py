@@ -1,0 +1,83 @@
+"""Which labeled data the default models learn from, and how the label sets of different sources combine.
+
+Topic: the Korean headline set's six labels (politics, economy, society, culture, world, it) plus `sports`
+from AG News, whose labels map business → economy, scitech → it, world → world, sports → sports.
+Sentiment: positive / neutral / negative from the Korean financial-news set (news-like, three classes),
+plus a sample of NSMC movie reviews (positive / negative only) for everyday, informal Korean.
+Without `../shared/data` the project's own seed set (`models/seed/`) stands in; models from it are weak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.data import LabeledSet, concat, read_tsv, relabel, sample, split_off
+
+AGNEWS_TO_TOPIC = {"business": "economy", "scitech": "it", "world": "world", "sports": "sports"}
+SEED_DIR = Path(__file__).parent / "seed"
+SEED_VAL_FRACTION = 0.2
+SEED = 13
+
+
+@dataclass(frozen=True)
+class Source:
+    """One shared data set folder feeding one task."""
+
+    folder: str
+    task: str
+    label_map: dict[str, str] = field(default_factory=dict)
+    train_limit: int | None = None
+    val_limit: int | None = None
+
+
+DEFAULT_SOURCES = (
+    Source("topic_ko_headlines", "topic"),
+    Source("topic_en_agnews", "topic", AGNEWS_TO_TOPIC),
+    Source("sentiment_ko_finance", "sentiment"),
+    Source("sentiment_ko_nsmc", "sentiment", train_limit=4000, val_limit=1000),
+)
+
+
+@dataclass
+class TrainingSets:
+    """Per task (train, val), where they came from, and whether they are only the small seed set."""
+
+    sets: dict[str, tuple[LabeledSet, LabeledSet]]
+    files: dict[str, dict[str, Path | None]]
+    sources: list[Source]
+    seed_only: bool
+
+
+def shared_data_present(data_dir: Path) -> bool:
+    """True when every default source folder has its train and val files."""
+    return all(
+        (Path(data_dir) / s.folder / f"{split}.tsv").is_file() for s in DEFAULT_SOURCES for split in ("train", "val")
+    )
+
+
+def default_training_sets(data_dir: Path) -> TrainingSets:
+    """The default sources from `data_dir`, or the seed set when they are not all there."""
+    if not shared_data_present(data_dir):
+        return seed_training_sets()
+    parts: dict[str, tuple[list[LabeledSet], list[LabeledSet]]] = {}
+    for source in DEFAULT_SOURCES:
+        folder = Path(data_dir) / source.folder
+        train = sample(relabel(read_tsv(folder / "train.tsv"), source.label_map), source.train_limit, SEED)
+        val = sample(relabel(read_tsv(folder / "val.tsv"), source.label_map), source.val_limit, SEED)
+        trains, vals = parts.setdefault(source.task, ([], []))
+        trains.append(train)
+        vals.append(val)
+    sets = {task: (concat(trains), concat(vals)) for task, (trains, vals) in parts.items()}
+    return TrainingSets(sets, files={}, sources=list(DEFAULT_SOURCES), seed_only=False)
+
+
+def seed_training_sets() -> TrainingSets:
+    """The project's own seed set, with a stratified fifth held out for validation."""
+    sets = {}
+    files: dict[str, dict[str, Path | None]] = {}
+    for task in ("topic", "sentiment"):
+        path = SEED_DIR / f"{task}.tsv"
+        sets[task] = split_off(read_tsv(path), SEED_VAL_FRACTION, SEED)
+        files[task] = {"train": path, "val": path}
+    return TrainingSets(sets, files=files, sources=[], seed_only=True)

@@ -1,0 +1,53 @@
+"""Build the default model when it is missing: base encoder, then fast topic + sentiment heads on it.
+
+The result is a versioned folder `<model_store>/default-fast/<version>`; `<model_store>/default` is a
+symbolic link to the current one, swapped atomically, so a running worker never sees a half-written model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from models.default_sets import default_training_sets
+from models.encoder import ensure_encoder
+from models.fast_heads import train_fast_model
+from streamproc.config import Settings
+from streamproc.errors import UserError
+from streamproc.inference.multihead import is_multihead_dir
+
+DEFAULT_FAST_NAME = "default-fast"
+
+
+def ensure_default_models(settings: Settings, force: bool = False, say: Callable[[str], None] = print) -> Path:
+    """The default model folder, built first when missing (or when `force`)."""
+    target = settings.default_model_dir
+    if is_multihead_dir(target) and not force:
+        return target.resolve()
+    if target.exists() and not target.is_symlink():
+        raise UserError(f"{target} is a folder streamproc did not write: move it away or set STREAMPROC_MODEL_STORE")
+    say(f"building the default model in {settings.model_store} (once; later runs reuse it)")
+    base = ensure_encoder(settings.model_store, progress=True)
+    data = default_training_sets(settings.data_dir)
+    if data.seed_only:
+        say(
+            f"WARNING: {settings.data_dir} has no labeled data sets: training on the project's small seed set; "
+            "the models will be weak (set STREAMPROC_DATA_DIR to the shared data for real ones)"
+        )
+    else:
+        say(f"training data: {', '.join(s.folder for s in data.sources)} from {settings.data_dir}")
+    folder = train_fast_model(
+        data.sets, base, settings.model_store, DEFAULT_FAST_NAME, data_files=data.files, device=settings.device
+    )
+    point_link(target, folder)
+    return folder
+
+
+def point_link(link: Path, folder: Path) -> None:
+    """Make `link` a relative symbolic link to `folder`, replacing the old link in one rename."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    temporary = link.with_name(f".{link.name}.tmp-{os.getpid()}")
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(os.path.relpath(folder, link.parent))
+    os.replace(temporary, link)

@@ -1,0 +1,93 @@
+"""Model cards: what a trained model was made from and how well it did, as JSON and Markdown."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from collections import Counter
+from importlib import metadata
+from pathlib import Path
+
+from models.data import LabeledSet
+
+PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "scikit-learn", "streamproc")
+
+
+def package_versions() -> dict[str, str]:
+    """Python and the versions of the packages that shape a model."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_data(data: LabeledSet, source: Path | None, rows_in_source: int | None = None) -> dict:
+    """Size, label counts and origin of a data split."""
+    described: dict = {"rows": len(data), "label_counts": dict(sorted(Counter(data.labels).items()))}
+    if source is not None:
+        described.update({"file": str(source), "sha256": file_sha256(source)})
+    if rows_in_source is not None and rows_in_source != len(data):
+        described["rows_in_source"] = rows_in_source
+    return described
+
+
+def write_card(directory: Path, card: dict) -> None:
+    """Write `model_card.json` and `MODEL_CARD.md`."""
+    (directory / "model_card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    (directory / "MODEL_CARD.md").write_text(render_markdown(card))
+
+
+def render_markdown(card: dict) -> str:
+    """A human-readable card."""
+    lines = [f"# {card['version']}", "", card.get("summary", ""), ""]
+    lines += ["## Results (validation, kept epoch)", "", "| task | accuracy | macro-F1 |", "|---|---|---|"]
+    for task, metrics in card["metrics"].items():
+        lines.append(f"| {task} | {metrics['accuracy']:.4f} | {metrics['macro_f1']:.4f} |")
+    for task, metrics in card["metrics"].items():
+        lines += [
+            "",
+            f"### {task} per class",
+            "",
+            "| label | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
+        for label, row in metrics["per_class"].items():
+            scores = " | ".join(f"{row[key]:.3f}" for key in ("precision", "recall", "f1"))
+            lines.append(f"| {label} | {scores} | {row['support']} |")
+    if card["epochs"]:
+        lines += [
+            "",
+            "## Epochs",
+            "",
+            "| epoch | train loss | val macro-F1 (mean) | seconds |",
+            "|---|---|---|---|",
+        ]
+    for epoch in card["epochs"]:
+        loss, score = epoch["train_loss"], epoch["val_macro_f1_mean"]
+        lines.append(f"| {epoch['epoch']} | {loss:.4f} | {score:.4f} | {epoch['seconds']} |")
+    lines += ["", "## Labels", ""]
+    lines += [f"- {task}: {', '.join(labels)}" for task, labels in card["tasks"].items()]
+    lines += ["", "## Data", ""]
+    for task, splits in card["data"].items():
+        for split, info in splits.items():
+            origin = info.get("file", "in memory")
+            lines.append(f"- {task} / {split}: {info['rows']} rows from `{origin}`; labels {info['label_counts']}")
+    lines += ["", "## Base model", "", "```json", json.dumps(card["base_model"], indent=2), "```"]
+    lines += ["", "## Hyper-parameters", "", "```json", json.dumps(card["hyperparameters"], indent=2), "```"]
+    lines += ["", "## Environment", ""]
+    lines += [f"- wall time: {card['wall_seconds']:.0f} s on {card['device']}, {card['torch_threads']} threads"]
+    lines += [f"- {name} {version}" for name, version in card["packages"].items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,91 @@
+"""PNG figures next to the JSON results: training curves, confusion matrices, benchmarks, AL curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def training_curves(epochs: list[dict], path: Path) -> Path:
+    """Train and val losses, and val macro-F1 and accuracy per task, per epoch."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    x = [e["epoch"] for e in epochs]
+    left.plot(x, [e["train_ce"] for e in epochs], "o-", label="train cross-entropy")
+    if "train_ranking_loss" in epochs[0]:
+        left.plot(x, [e["train_ranking_loss"] for e in epochs], "^:", label="train loss-ranking loss")
+    for task in epochs[0]["val"]:
+        left.plot(x, [e["val"][task]["loss"] for e in epochs], "s--", label=f"{task} val loss")
+        right.plot(x, [e["val"][task]["macro_f1"] for e in epochs], "o-", label=f"{task} macro-F1")
+        right.plot(x, [e["val"][task]["accuracy"] for e in epochs], "s--", label=f"{task} accuracy")
+    left.set(title="loss", xlabel="epoch")
+    right.set(title="validation", xlabel="epoch")
+    for ax in (left, right):
+        ax.set_xticks(x)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def confusion_matrices(matrices: dict[str, tuple[list[str], list[list[int]]]], path: Path) -> Path:
+    """One heat map per task (rows: true label, columns: predicted), counts written in the cells."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(5.2 * len(matrices), 4.6), squeeze=False)
+    for ax, (task, (labels, matrix)) in zip(axes[0], matrices.items(), strict=True):
+        counts = np.asarray(matrix)
+        rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        for (i, j), count in np.ndenumerate(counts):
+            ax.text(j, i, str(count), ha="center", va="center", color="white" if rates[i, j] > 0.6 else "black")
+        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set(title=task, xlabel="predicted", ylabel="true")
+    return _save(fig, path)
+
+
+def bench_bars(result: dict, path: Path) -> Path:
+    """Throughput of the two-head model vs two models, and macro-F1 per task of each."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    speed = result["throughput"]
+    names = list(speed)
+    bars = left.bar(names, [speed[n]["articles_per_second"] for n in names], color=["tab:blue", "tab:orange"])
+    left.bar_label(bars, fmt="%.1f")
+    left.set(title=f"throughput (batch {result['batch_size']}, {result['n_texts']} texts)", ylabel="articles/s")
+    quality = result["quality"]
+    tasks = list(quality)
+    width = 0.38
+    for k, (model, color) in enumerate((("two_heads", "tab:blue"), ("single_task", "tab:orange"))):
+        values = [quality[t][model]["macro_f1"] or 0.0 for t in tasks]
+        bars = right.bar(np.arange(len(tasks)) + (k - 0.5) * width, values, width, label=model, color=color)
+        right.bar_label(bars, fmt="%.3f", fontsize=8)
+    right.set_xticks(range(len(tasks)), tasks)
+    right.set(title="validation macro-F1", ylim=(0, 1))
+    right.legend()
+    return _save(fig, path)
+
+
+def active_learning_curves(result: dict, path: Path) -> Path:
+    """Validation macro-F1 against labeled-set size, a line per strategy (mean ± sd over seeds)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for strategy, runs in result["curves"].items():
+        sizes = np.asarray(result["sizes"])
+        scores = np.asarray([run["macro_f1"] for run in runs])
+        mean, sd = scores.mean(axis=0), scores.std(axis=0)
+        ax.plot(sizes, mean, "o-", label=strategy)
+        ax.fill_between(sizes, mean - sd, mean + sd, alpha=0.15)
+    ax.set(title=result.get("title", "active learning"), xlabel="labeled examples", ylabel="val macro-F1")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

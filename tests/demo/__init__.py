@@ -1,0 +1,1 @@
+"""The sample articles and the main job (`streamproc demo`)."""

@@ -1,0 +1,1 @@
+"""The deployment files: docker-compose.yml, the worker Dockerfile, Kibana saved objects."""

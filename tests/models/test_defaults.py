@@ -1,0 +1,49 @@
+"""The default model without the shared data: built once from the seed set on the real encoder, then reused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from models.defaults import ensure_default_models
+from models.encoder import ENCODER_NAME
+from streamproc.config import Settings
+from streamproc.errors import UserError
+from streamproc.inference.predictor import load_model
+
+pytestmark = pytest.mark.slow
+
+
+def test_seed_set_default_model_is_built_once_and_warned_about(rebuilt: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / ENCODER_NAME).symlink_to(rebuilt)  # reuse the session's rebuild instead of a second download
+    settings = Settings(model_store=store, data_dir=tmp_path / "no-shared-data", device="cpu")
+    said: list[str] = []
+    folder = ensure_default_models(settings, say=said.append)
+    assert any("seed set" in line and "weak" in line for line in said)
+    assert settings.default_model_dir.is_symlink() and settings.default_model_dir.resolve() == folder.resolve()
+    card = json.loads((folder / "model_card.json").read_text())
+    assert card["tasks"]["topic"] == ["culture", "economy", "it", "politics", "society", "sports", "world"]
+    assert card["tasks"]["sentiment"] == ["negative", "neutral", "positive"]
+    # Frozen multilingual features separate even a small seed set well above chance (1/7 and 1/3).
+    assert card["metrics"]["topic"]["macro_f1"] > 0.4
+    assert card["metrics"]["sentiment"]["macro_f1"] > 0.45
+    predictor = load_model(settings.default_model_dir, device="cpu")
+    probabilities = predictor.predict(["프로야구 한국시리즈 7차전 끝내기 홈런으로 우승"]).probabilities["topic"]
+    assert predictor.tasks["topic"][probabilities.argmax()] == "sports"
+
+    said.clear()
+    assert ensure_default_models(settings, say=said.append) == folder.resolve()
+    assert said == []  # reused, not rebuilt
+
+
+def test_a_foreign_folder_in_place_of_the_default_link_is_not_overwritten(tmp_path: Path) -> None:
+    settings = Settings(model_store=tmp_path, data_dir=tmp_path / "none", device="cpu")
+    (tmp_path / "default").mkdir()
+    (tmp_path / "default" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="did not write"):
+        ensure_default_models(settings, say=lambda _: None)
+    assert (tmp_path / "default" / "notes.txt").read_text() == "mine"

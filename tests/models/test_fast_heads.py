@@ -1,0 +1,62 @@
+"""Fast heads: the folded linear layer reproduces the regression exactly, and the folder runs in the pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.data import read_tsv
+from models.fast_heads import FastSettings, _ScaledRegression, encode_features, fit_head, fold, train_fast_model
+from models.training.train import load_base
+from streamproc.inference.predictor import load_model
+
+
+@pytest.mark.parametrize("n_labels", [2, 4])
+def test_folded_head_equals_regression_probabilities(n_labels: int) -> None:
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(120, 16)) * rng.uniform(0.1, 5, size=16) + rng.normal(size=16)
+    labels = [f"l{i % n_labels}" for i in range(120)]
+    features[:, 0] += np.arange(120) % n_labels  # some signal
+    regression = _ScaledRegression(0.5, FastSettings()).fit(features, labels)
+    weight, bias = fold(regression, list(range(n_labels)), n_labels)
+    logits = features @ weight.numpy().T + bias.numpy()
+    folded = np.exp(logits - logits.max(1, keepdims=True))
+    folded /= folded.sum(1, keepdims=True)
+    np.testing.assert_allclose(folded, regression.predict_proba(features), atol=1e-5)
+
+
+def test_fit_head_picks_c_on_training_data_and_separates_toy_topics(tiny_base: Path, toy_topic: Path) -> None:
+    encoder, tokenizer = load_base(tiny_base)
+    train, val = read_tsv(toy_topic / "train.tsv"), read_tsv(toy_topic / "val.tsv")
+    settings = FastSettings(max_length=32)
+    head = fit_head(encode_features(encoder, tokenizer, train.texts, 32), train.labels, settings)
+    assert head.labels == ["culture", "economy", "politics"]
+    assert head.c in settings.c_grid and set(head.holdout_macro_f1) == set(settings.c_grid)
+    logits = encode_features(encoder, tokenizer, val.texts, 32) @ head.weight.numpy().T + head.bias.numpy()
+    accuracy = np.mean([head.labels[i] == label for i, label in zip(logits.argmax(1), val.labels, strict=True)])
+    assert accuracy > 0.8  # chance is 1/3
+
+
+def test_fast_two_head_model_folder_predicts_like_its_metrics(
+    tiny_base: Path, toy_topic: Path, toy_sentiment: Path, tmp_path: Path
+) -> None:
+    sets = {
+        "topic": (read_tsv(toy_topic / "train.tsv"), read_tsv(toy_topic / "val.tsv")),
+        "sentiment": (read_tsv(toy_sentiment / "train.tsv"), read_tsv(toy_sentiment / "val.tsv")),
+    }
+    folder = train_fast_model(sets, tiny_base, tmp_path, "both-fast", FastSettings(max_length=32), device="cpu")
+    assert folder.parent == tmp_path / "both-fast"
+    for name in ("streamproc_model.json", "heads.safetensors", "metrics.json", "MODEL_CARD.md", "confusion_matrix.png"):
+        assert (folder / name).is_file(), name
+    card = json.loads((folder / "model_card.json").read_text())
+    assert card["tasks"] == {"topic": ["culture", "economy", "politics"], "sentiment": ["negative", "positive"]}
+    predictor = load_model(folder, device="cpu", max_tokens=32)
+    probabilities = predictor.predict(sets["sentiment"][1].texts).probabilities["sentiment"]
+    np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-5)
+    predicted = [predictor.tasks["sentiment"][i] for i in probabilities.argmax(1)]
+    accuracy = np.mean([p == t for p, t in zip(predicted, sets["sentiment"][1].labels, strict=True)])
+    assert accuracy == pytest.approx(card["metrics"]["sentiment"]["accuracy"])
+    assert accuracy > 0.8
