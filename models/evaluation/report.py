@@ -10,7 +10,8 @@ def print_evaluation(result: dict, console: Console) -> None:
     """Summary line, per-class report and confusion matrix."""
     console.print(
         f"[bold]{result['task']}[/bold] {result['version']} on {result['data']} ({result['n']} examples): "
-        f"accuracy [bold]{result['accuracy']:.4f}[/bold], macro-F1 [bold]{result['macro_f1']:.4f}[/bold]"
+        f"accuracy [bold]{result['accuracy']:.4f}[/bold], macro-F1 [bold]{result['macro_f1']:.4f}[/bold]",
+        soft_wrap=True,
     )
     if "loss_head_spearman" in result:
         console.print(f"loss head: Spearman(predicted loss, actual loss) = {result['loss_head_spearman']:.3f}")

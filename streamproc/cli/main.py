@@ -35,6 +35,7 @@ def setup_logging(level: str = "INFO") -> None:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' own load/save bars; ours stay
 
 
 def _print_lines(lines: list[str]) -> None:
