@@ -47,3 +47,18 @@ def test_a_foreign_folder_in_place_of_the_default_link_is_not_overwritten(tmp_pa
     with pytest.raises(UserError, match="did not write"):
         ensure_default_models(settings, say=lambda _: None)
     assert (tmp_path / "default" / "notes.txt").read_text() == "mine"
+
+
+def test_fine_tune_replaces_the_fast_default(rebuilt: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / ENCODER_NAME).symlink_to(rebuilt)
+    settings = Settings(model_store=store, data_dir=tmp_path / "no-shared-data", device="cpu")
+    fast = ensure_default_models(settings, say=lambda _: None)
+    tuned = ensure_default_models(settings, fine_tune=True, say=lambda _: None)
+    assert fast.parent.name == "default-fast" and tuned.parent.name == "default-finetuned"
+    assert settings.default_model_dir.resolve() == tuned.resolve()
+    card = json.loads((tuned / "model_card.json").read_text())
+    assert card["hyperparameters"]["epochs"] == 3 and len(card["epochs"]) >= 1
+    assert (tuned / "training_curves.png").is_file()
+    assert ensure_default_models(settings, fine_tune=True, say=lambda _: None) == tuned.resolve()
