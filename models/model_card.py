@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from collections import Counter
@@ -10,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 from models.data import LabeledSet
+from models.encoder.sources import sha256_of
 
 PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "scikit-learn", "streamproc")
 
@@ -25,20 +25,11 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def describe_data(data: LabeledSet, source: Path | None, rows_in_source: int | None = None) -> dict:
     """Size, label counts and origin of a data split."""
     described: dict = {"rows": len(data), "label_counts": dict(sorted(Counter(data.labels).items()))}
     if source is not None:
-        described.update({"file": str(source), "sha256": file_sha256(source)})
+        described.update({"file": str(source), "sha256": sha256_of(source)})
     if rows_in_source is not None and rows_in_source != len(data):
         described["rows_in_source"] = rows_in_source
     return described
