@@ -70,7 +70,8 @@ def train(
         TrainTask.sentiment: {"sentiment": data},
         TrainTask.multitask: {"topic": topic_data, "sentiment": sentiment_data},
     }[task]
-    sets = {name: _load_sets(name, paths, mapping, settings, seed) for name, paths in sources.items()}
+    defaults = _default_sets(settings) if not all(sources.values()) else {}
+    sets = {name: _load_sets(paths, mapping, seed) if paths else defaults[name] for name, paths in sources.items()}
     base_dir = base or _default_base(settings)
     out_root = out or settings.model_store
     if fast:
@@ -159,17 +160,19 @@ def bench_heads(
     console.print(f"written: {written[0]} and {written[1]}", soft_wrap=True, markup=False)
 
 
-def _load_sets(
-    task: str, paths: list[Path] | None, mapping: dict[str, str], settings: Settings, seed: int
-) -> tuple[LabeledSet, LabeledSet]:
-    """(train, val) from the given folders/files, or from the default recipe's sources for `task`."""
-    from models.data import concat, read_tsv, relabel, split_off
+def _default_sets(settings: Settings) -> dict[str, tuple[LabeledSet, LabeledSet]]:
+    """Per task (train, val) of the default recipe's sources, read once."""
     from models.default_sets import default_training_sets, shared_data_present
 
-    if not paths:
-        if not shared_data_present(settings.data_dir):
-            raise UserError(f"no --data given and no shared data in {settings.data_dir}: pass --data DIR_OR_TSV")
-        return default_training_sets(settings.data_dir).sets[task]
+    if not shared_data_present(settings.data_dir):
+        raise UserError(f"no --data given and no shared data in {settings.data_dir}: pass --data DIR_OR_TSV")
+    return default_training_sets(settings.data_dir).sets
+
+
+def _load_sets(paths: list[Path], mapping: dict[str, str], seed: int) -> tuple[LabeledSet, LabeledSet]:
+    """(train, val) from the given folders (train.tsv + val.tsv) or files (a stratified tenth held out)."""
+    from models.data import concat, read_tsv, relabel, split_off
+
     trains, vals = [], []
     for path in paths:
         if path.is_dir():

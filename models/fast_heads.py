@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from models import plots
 from models.data import LabeledSet
 from models.evaluation.metrics import classification_metrics
-from models.model_card import describe_data, package_versions, write_card
+from models.model_card import describe_data, free_folder, package_versions, versioned_name, write_card
 from models.training.batching import collate, sorted_batches
 from models.training.train import load_base
 from streamproc.errors import UserError
@@ -140,13 +139,13 @@ def train_fast_model(
             raise UserError(f"{task}: validation labels {unknown} never occur in the training data")
         heads[task] = head
         metrics[task] = score_head(head, val_x, val.labels)
-    version = f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+    version = versioned_name(name)
     model = MultiHeadClassifier(encoder.cpu(), {t: h.labels for t, h in heads.items()}, version=version)
     with torch.no_grad():
         for task, head in heads.items():
             model.heads[task].weight.copy_(head.weight)
             model.heads[task].bias.copy_(head.bias)
-    folder = _free_folder(Path(out_root) / name / version)
+    folder = free_folder(Path(out_root) / name / version)
     model.version = folder.name
     model.save(folder, tokenizer=tokenizer, extra={"max_length": settings.max_length, "base_model": str(base)})
     record = {"version": folder.name, "kind": "fast-heads", "tasks": metrics, "epochs": []}
@@ -181,14 +180,6 @@ class _ScaledRegression:
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         return self.regression.predict_proba(self.scaler.transform(features))
-
-
-def _free_folder(folder: Path) -> Path:
-    candidate, suffix = folder, 1
-    while candidate.exists():
-        suffix += 1
-        candidate = folder.with_name(f"{folder.name}-{suffix}")
-    return candidate
 
 
 def _card(

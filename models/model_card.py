@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 from collections import Counter
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -23,6 +24,20 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def versioned_name(name: str) -> str:
+    """`<name>-<YYYYmmdd-HHMMSS>`: a model version that sorts by time."""
+    return f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def free_folder(folder: Path) -> Path:
+    """`folder`, or `folder-2`, `folder-3`, ... : the first that does not exist yet."""
+    candidate, suffix = folder, 1
+    while candidate.exists():
+        suffix += 1
+        candidate = folder.with_name(f"{folder.name}-{suffix}")
+    return candidate
 
 
 def describe_data(data: LabeledSet, source: Path | None, rows_in_source: int | None = None) -> dict:

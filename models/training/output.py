@@ -11,7 +11,7 @@ from transformers import PreTrainedTokenizerBase
 
 from models import plots
 from models.data import LabeledSet
-from models.model_card import describe_data, package_versions, write_card
+from models.model_card import describe_data, free_folder, package_versions, write_card
 from models.training.hyperparameters import Hyperparameters
 from models.training.loop import History
 from streamproc.inference.multihead import MultiHeadClassifier
@@ -36,11 +36,7 @@ class RunRecord:
 
 def write_run(task_root: Path, model: MultiHeadClassifier, tokenizer: PreTrainedTokenizerBase, run: RunRecord) -> Path:
     """`<task_root>/<version>/` with the model (MultiHeadClassifier format) and its card, metrics and PNGs."""
-    folder = task_root / run.version
-    suffix = 1
-    while folder.exists():
-        suffix += 1
-        folder = task_root / f"{run.version}-{suffix}"
+    folder = free_folder(task_root / run.version)
     model.version = folder.name
     run.version = folder.name
     model.save(folder, tokenizer=tokenizer, extra={"max_length": run.hp.max_length, "base_model": str(run.base)})

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import datetime
 from pathlib import Path
 
 import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from models.data import LabeledSet, sample
+from models.model_card import versioned_name
 from models.training.hyperparameters import Hyperparameters, resolve_loss_layers
 from models.training.loop import TaskData, fit
 from models.training.output import RunRecord, write_run
@@ -64,7 +64,7 @@ def train_model(
 ) -> Path:
     """Train a head per entry of `sets` (task -> (train, val)) on the `base` encoder; write the folder."""
     started = time.monotonic()
-    version = f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+    version = versioned_name(name)
     if hp.threads:
         torch.set_num_threads(hp.threads)
     torch.manual_seed(hp.seed)

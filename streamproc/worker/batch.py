@@ -112,7 +112,7 @@ class BatchProcessor:
         If even the canary text fails, the models (not the input) are broken: `ModelFailure` is raised.
         """
         try:
-            return list(await self._run_models(texts))
+            return await self._run_models(texts)
         except Exception:
             log.exception("the models failed on a batch of %d; retrying one article at a time", len(texts))
         outcomes: list[Classification | Exception] = []
@@ -136,21 +136,20 @@ class BatchProcessor:
     async def _classify_and_store(self, items: list[tuple[Article, RawRecord]], result: BatchResult) -> None:
         settings = self.settings
         outcomes = await self._classify([article.text for article, _ in items])
-        for (_, record), outcome in zip(items, outcomes, strict=True):
+        classified: list[tuple[tuple[Article, RawRecord], Classification]] = []
+        for (article, record), outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 result.dead_letters.append(DeadLetter(record, Rejection("inference_failed", repr(outcome))))
-        classified = [
-            (item, outcome) for item, outcome in zip(items, outcomes, strict=True) if not isinstance(outcome, Exception)
-        ]
+            else:
+                classified.append(((article, record), outcome))
         if not classified:
             return
         items = [item for item, _ in classified]
-        classifications = [outcome for _, outcome in classified]
         documents = [
             enriched_document(
                 article, classification, self.predictor.versions, settings.review_threshold, record.position
             )
-            for (article, record), classification in zip(items, classifications, strict=True)
+            for (article, record), classification in classified
         ]
         backoff = (settings.sink_retry_initial, settings.sink_retry_max)
         rejected = await retry_until_done(
