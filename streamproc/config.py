@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535)
     sink_retry_initial: float = Field(0.5, gt=0, description="first back-off (s) when a sink is down")
     sink_retry_max: float = Field(30.0, gt=0, description="longest back-off (s) between sink retries")
+    stall_after: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="seconds a partition may have lag without its committed offset moving before it is reported "
+        "stalled (log line, metric, /health answers 503)",
+    )
+    log_format: Literal["text", "json"] = Field("text", description="worker log lines as text or one JSON object each")
 
     # --- Local stack -----------------------------------------------------------------------------
     stack_dir: Path = Field(DEFAULT_HOME / "stack", description="data and logs of the embedded local stack")

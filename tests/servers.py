@@ -80,6 +80,8 @@ class Valkey:
     data_dir: Path
     port: int
     process: subprocess.Popen | None = None
+    durable: bool = False  # append-only file, synced on every write: survives SIGKILL
+
 
     def start(self) -> None:
         """Start in the foreground of a child process and wait for the port."""
@@ -96,12 +98,20 @@ class Valkey:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.durable else "no",
+                "--appendfsync",
+                "always",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
+
+    def kill(self) -> None:
+        """SIGKILL the server (an outage); `start` brings it back on the same port and data."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
 
     def stop(self) -> None:
         """Terminate the server."""

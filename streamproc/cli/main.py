@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streamproc.cli.operate import register as register_operations
 from streamproc.config import Settings, load_settings
 from streamproc.errors import UserError
 
@@ -54,9 +55,12 @@ def show_config() -> None:
 
 
 @app.command()
-def health() -> None:
-    """Check that Kafka, Elasticsearch and Redis answer (exit 1 if one does not)."""
+def health(
+    window: Annotated[float, typer.Option(help="seconds to watch for stalled partitions (0: skip)")] = 10.0,
+) -> None:
+    """Check that Kafka, Elasticsearch and Redis answer and no partition is stalled (exit 1 otherwise)."""
     from streamproc.health import CHECKS
+    from streamproc.worker.stall import check_group
 
     settings = load_settings()
     failed = False
@@ -65,6 +69,12 @@ def health() -> None:
             console.print(f"ok    {check(settings)}")
         except UserError as exc:
             console.print(f"FAIL  {name}: {exc}", markup=False)
+            failed = True
+    if not failed and window > 0:
+        try:
+            console.print(f"ok    {check_group(settings, window)}", markup=False)
+        except UserError as exc:
+            console.print(f"FAIL  {exc}", markup=False)
             failed = True
     raise typer.Exit(1 if failed else 0)
 
@@ -186,6 +196,9 @@ def demo(
     from streamproc.demo.main_job import run_main_job
 
     run_main_job(load_settings(), samples, console)
+
+
+register_operations(app)
 
 
 def _register_model_commands() -> None:

@@ -17,7 +17,10 @@ from streamproc.inference.predictor import Predictor
 from streamproc.sinks.document import SourcePosition
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
 from streamproc.sinks.review_queue import ReviewQueue
+from streamproc.worker import metrics
 from streamproc.worker.batch import BatchProcessor, RawRecord
+from streamproc.worker.logs import worker_logging_config
+from streamproc.worker.monitor import install_monitoring
 
 log = logging.getLogger(__name__)
 EXIT_BATCH_FAILED = 70  # EX_SOFTWARE
@@ -42,6 +45,7 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
         consumer_group_instance_id=settings.worker_instance_id,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        logging_config=worker_logging_config(settings),
     )
     raw_topic = app.topic(
         settings.topic_raw,
@@ -52,6 +56,7 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
         partitions=settings.topic_partitions,
     )
     deadletter_topic = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
+    install_monitoring(app, settings)
     inference_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
 
     async def build_processor() -> BatchProcessor:
@@ -62,6 +67,7 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
                 inference_thread, load_pipeline_predictor, settings
             )
         log.info("models ready: %s", ", ".join(f"{t}={v}" for t, v in loaded.versions.items()))
+        metrics.set_model_versions(loaded.versions)
         return BatchProcessor(
             settings,
             loaded,

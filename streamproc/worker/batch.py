@@ -22,6 +22,7 @@ from streamproc.sinks.document import SourcePosition, enriched_document
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
 from streamproc.sinks.retry import retry_until_done
 from streamproc.sinks.review_queue import ReviewQueue
+from streamproc.worker import metrics
 
 log = logging.getLogger(__name__)
 CANARY_TEXT = "streamproc canary: 정부가 오늘 새 예산안을 발표했다."
@@ -104,6 +105,7 @@ class BatchProcessor:
             len(result.dead_letters),
             time.perf_counter() - started,
         )
+        metrics.observe_batch(len(records), result, time.perf_counter() - started)
         return result
 
     async def _classify(self, texts: list[str]) -> list[Classification | Exception]:
@@ -131,7 +133,8 @@ class BatchProcessor:
     async def _run_models(self, texts: list[str]) -> list[Classification]:
         loop = asyncio.get_running_loop()
         strategy = self.settings.uncertainty_strategy
-        return await loop.run_in_executor(self.executor, classify, self.predictor, texts, strategy)
+        with metrics.inference_timer():
+            return await loop.run_in_executor(self.executor, classify, self.predictor, texts, strategy)
 
     async def _classify_and_store(self, items: list[tuple[Article, RawRecord]], result: BatchResult) -> None:
         settings = self.settings
@@ -153,7 +156,10 @@ class BatchProcessor:
         ]
         backoff = (settings.sink_retry_initial, settings.sink_retry_max)
         rejected = await retry_until_done(
-            lambda: self.elasticsearch.index_batch(documents), "Elasticsearch bulk index", *backoff
+            lambda: self.elasticsearch.index_batch(documents),
+            "Elasticsearch bulk index",
+            *backoff,
+            sink="elasticsearch",
         )
         records = {article.id: record for article, record in items}
         for doc_id, reason in rejected.items():
@@ -162,5 +168,5 @@ class BatchProcessor:
         result.indexed = len(stored)
         for_review = [doc for doc in stored if doc["needs_review"]]
         result.queued = await retry_until_done(
-            lambda: self.review_queue.push(for_review), "Redis review queue", *backoff
+            lambda: self.review_queue.push(for_review), "Redis review queue", *backoff, sink="redis"
         )

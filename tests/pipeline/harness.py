@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -72,22 +74,40 @@ def provision(settings: Settings) -> None:
     bring_up(settings)
 
 
+FULL_SIZE = os.environ.get("STREAMPROC_FAULT_TESTS_FULL") == "1"
+
+
+def size(ci: int, full: int) -> int:
+    """A fault test's corpus size or duration: small in CI, the issue's size with STREAMPROC_FAULT_TESTS_FULL=1."""
+    return full if FULL_SIZE else ci
+
+
 class WorkerProcess:
     """`python -m streamproc worker` as a child process with its log in a file."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.log_path = log_path
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 120.0) -> WorkerProcess:
         """Start and wait until Faust reports the worker ready."""
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> WorkerProcess:
+        """Start the process without waiting (to start several workers at once)."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "streamproc", "worker"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=os.environ.copy(),
+                env={**os.environ, **self.env},
             )
+        return self
+
+    def wait_ready(self, timeout: float = 120.0) -> WorkerProcess:
+        """Wait until Faust reports the worker ready."""
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while "Worker]: Ready" not in self.log():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -113,6 +133,38 @@ class WorkerProcess:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+    def web_port(self) -> int:
+        """The port of this worker's web server (`/metrics`, `/health`)."""
+        return int(self.env.get("STREAMPROC_WEB_PORT") or os.environ["STREAMPROC_WEB_PORT"])
+
+    def get(self, path: str) -> tuple[int, str]:
+        """HTTP GET on the worker's web server: (status, body)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port()}{path}", timeout=10) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+
+def metric_samples(exposition: str) -> dict[str, float]:
+    """Prometheus text format -> {'name{label="v",...}': value} (labels as printed)."""
+    samples = {}
+    for line in exposition.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+def wait_for(condition, what: str, timeout: float = 60.0, interval: float = 0.2):
+    """Poll `condition()` until it returns something truthy; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+    return result
 
 
 def wait_until_processed(settings: Settings, expected_total: int, timeout: float = 180.0) -> None:
@@ -175,3 +227,20 @@ def review_queue_state(settings: Settings) -> tuple[dict[str, float], set[str]]:
     items = {k.decode() for k in client.hkeys(keys.items)}
     client.close()
     return pending, items
+
+
+def raw_records(settings: Settings) -> dict[tuple[int, int], bytes]:
+    """Every record of the raw topic by (partition, offset)."""
+    consumer = KafkaConsumer(
+        **kafka_python_options(settings),
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=2000,
+        enable_auto_commit=False,
+        fetch_max_bytes=8 * 1024 * 1024,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    topic = settings.topic_raw
+    consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []])
+    records = {(m.partition, m.offset): m.value for m in consumer}
+    consumer.close()
+    return records
