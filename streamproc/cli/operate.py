@@ -27,7 +27,7 @@ def lag(
 
     settings = load_settings()
     check_kafka(settings)
-    monitor = LagMonitor(settings)
+    monitor = LagMonitor(settings, timeout=10.0)
     try:
         progress, stuck = watch_group(monitor, window)
     finally:

@@ -26,8 +26,10 @@ class GroupProgress:
 class LagMonitor:
     """Reads the group's committed offsets without joining the group."""
 
-    def __init__(self, settings: Settings, topic: str | None = None) -> None:
+    def __init__(self, settings: Settings, topic: str | None = None, timeout: float | None = None) -> None:
+        """`timeout`: seconds each read may wait for the broker (None: wait as long as it takes)."""
         self.topic = topic or settings.topic_raw
+        self.timeout_ms = None if timeout is None else int(timeout * 1000)
         self.consumer = KafkaConsumer(
             **kafka_python_options(settings), group_id=settings.consumer_group, enable_auto_commit=False
         )
@@ -36,8 +38,8 @@ class LagMonitor:
         """Current committed and end offsets."""
         partitions = self.consumer.partitions_for_topic(self.topic) or set()
         tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        end = {tp.partition: offset for tp, offset in self.consumer.end_offsets(tps).items()}
-        committed = {tp.partition: self.consumer.committed(tp) or 0 for tp in tps}
+        end = {tp.partition: offset for tp, offset in self.consumer.end_offsets(tps, self.timeout_ms).items()}
+        committed = {tp.partition: self.consumer.committed(tp, timeout_ms=self.timeout_ms) or 0 for tp in tps}
         return GroupProgress(committed, end)
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ from streamproc.worker.lag import LagMonitor
 from streamproc.worker.stall import PartitionState, StallDetector
 
 log = logging.getLogger(__name__)
+READ_TIMEOUT = 10.0  # seconds one read of the group's offsets may wait for the broker
 
 
 def check_interval(settings: Settings) -> float:
@@ -53,7 +54,7 @@ class GroupWatch:
         topic = self.settings.topic_raw
         try:
             if self._lag is None:
-                self._lag = LagMonitor(self.settings)
+                self._lag = LagMonitor(self.settings, timeout=READ_TIMEOUT)
             progress = self._lag.progress()
         except Exception as exc:
             if not self._kafka_failed:

@@ -99,7 +99,7 @@ RECOVERY = (
 
 def check_group(settings: Settings, window: float) -> str:
     """Raise `UserError` when a partition has lag that did not move for `window` seconds; else describe the lag."""
-    monitor = LagMonitor(settings)
+    monitor = LagMonitor(settings, timeout=10.0)
     try:
         progress, stuck = watch_group(monitor, window)
     finally:

@@ -23,9 +23,9 @@ AGGREGATABLE = {"keyword", "date", "float", "integer", "long", "boolean"}
 README_KQL = [
     'needs_review:true and lang:ko and topic.label:"economy"',
     "sentiment.label:negative and sentiment.score >= 0.8",
-    "uncertainty.max >= 0.95 and not needs_review:false",
     'source:"한빛일보" and published_at >= "2026-11-01" and title:반도체',
-    "kafka.partition:2 and kafka.offset > 1000 and model_versions.topic:*",
+    "topic.label:(politics or world) and uncertainty.topic >= 0.9",
+    "kafka.partition:2 and kafka.offset >= 1200 and kafka.offset < 1300",
 ]
 
 

@@ -153,6 +153,10 @@ def test_sink_outages_hold_offsets_and_show_in_metrics(
             health = wait_for(lambda: (s := worker.get("/health"))[0] == 503 and s[1], "/health to say stalled")
             assert json.loads(health)["status"] == "stalled"
             assert "this worker holds it" in worker.log()
+            during = metric_samples(worker.get("/metrics")[1])  # the series move during the run, not only after it
+            assert during['streamproc_sink_retries_total{sink="elasticsearch"}'] >= 1
+            assert during["streamproc_stalled_partitions"] >= 1
+            assert 0 < during["streamproc_records_processed_total"] < count
         finally:
             noida.service("start", "elasticsearch")
         before_redis = _wait_for_count(settings, index_count(settings) + 50)
