@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -35,9 +36,9 @@ def check_interval(settings: Settings) -> float:
 class GroupWatch:
     """Periodic, blocking checks of the group (run in their own thread)."""
 
-    def __init__(self, settings: Settings, assigned: Any = None) -> None:
+    def __init__(self, settings: Settings, assigned: Callable[[], set[int] | None] | None = None) -> None:
         self.settings = settings
-        self.assigned = assigned  # () -> partitions of the raw topic this worker holds, when known
+        self.assigned = assigned  # the partitions of the raw topic this worker holds, when known
         self.detector = StallDetector(settings.stall_after)
         self.stalled: list[PartitionState] = []
         self.checked = False
@@ -89,9 +90,9 @@ class GroupWatch:
         if mine is not None and partition in mine:
             return "this worker holds it: is a sink down or the worker hung?"
         return (
-            "no live member is moving it: a killed worker keeps its partitions on the local broker until a "
-            "worker with the same STREAMPROC_WORKER_INSTANCE_ID starts again (real Kafka moves them after "
-            "STREAMPROC_KAFKA_SESSION_TIMEOUT)"
+            "no live member is moving it (a killed worker, or another worker whose sink is down): the local "
+            "broker keeps a killed worker's partitions until a worker with the same STREAMPROC_WORKER_INSTANCE_ID "
+            "starts again; real Kafka moves them after STREAMPROC_KAFKA_SESSION_TIMEOUT"
         )
 
     def _check_review_queue(self) -> None:
@@ -131,14 +132,11 @@ def install_monitoring(app: faust.App, settings: Settings) -> GroupWatch:
     """Add the periodic group check and the `/metrics` and `/health` pages to a Faust app."""
     thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor")
     watch = GroupWatch(settings, assigned=lambda: _assigned_partitions(app, settings.topic_raw))
-    running: list[asyncio.Future] = []
 
     @app.timer(check_interval(settings))
-    async def watch_group() -> None:
-        if running and not running[0].done():
-            return  # the previous check still waits on a server; do not pile up
-        running[:] = [asyncio.get_running_loop().run_in_executor(thread, watch.check)]
-        await running[0]
+    async def check_group_progress() -> None:
+        # Faust awaits one tick before it schedules the next, so slow checks never pile up.
+        await asyncio.get_running_loop().run_in_executor(thread, watch.check)
 
     @app.page("/metrics")
     async def metrics_page(self: View, request: Request) -> Response:

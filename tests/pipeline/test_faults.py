@@ -85,10 +85,13 @@ def _report(capsys: pytest.CaptureFixture[str], what: str, **counted: object) ->
         print(f"\n[fault test] {what}: " + ", ".join(f"{key}={value}" for key, value in counted.items()))
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streamproc", *args], capture_output=True, text=True, timeout=120, check=False
-    )
+def _cli(*commands: list[str]) -> list[tuple[int, str]]:
+    """Run `streamproc` commands side by side; (exit code, stdout + stderr) of each."""
+    runs = [
+        subprocess.Popen([sys.executable, "-m", "streamproc", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for args in commands
+    ]
+    return [(run.wait(timeout=120), run.stdout.read().decode() if run.stdout else "") for run in runs]
 
 
 @pytest.mark.slow
@@ -259,11 +262,10 @@ def test_two_workers_one_killed_stall_detected_and_recovered(settings, tmp_path:
         lag_at_detection = monitor.progress().lag
         monitor.close()
         assert lag_at_detection > 0
-        lag_cli = _cli("lag", "--window", "3")
-        assert lag_cli.returncode == 1 and "STALLED" in lag_cli.stdout, lag_cli.stdout + lag_cli.stderr
-        health_cli = _cli("health", "--window", "3")
-        assert health_cli.returncode == 1 and "not moving" in health_cli.stdout, health_cli.stdout
-        assert "STREAMPROC_WORKER_INSTANCE_ID" in health_cli.stdout
+        (lag_code, lag_out), (health_code, health_out) = _cli(["lag", "--window", "3"], ["health", "--window", "3"])
+        assert lag_code == 1 and "STALLED" in lag_out, lag_out
+        assert health_code == 1 and "not moving" in health_out, health_out
+        assert "STREAMPROC_WORKER_INSTANCE_ID" in health_out
 
         # The documented recovery: start the killed worker again with the same instance id.
         again.start()
@@ -271,11 +273,10 @@ def test_two_workers_one_killed_stall_detected_and_recovered(settings, tmp_path:
         recovered = time.monotonic() - killed
         wait_for(lambda: second.get("/health")[0] == 200, "/health to be OK again", 30)
         assert "is moving again" in second.log()
-        assert _cli("lag", "--window", "2").returncode == 0
+        assert _cli(["lag", "--window", "2"])[0][0] == 0
         indexed, queued = _check_sinks_agree(settings, ids)
     finally:
-        for worker in (first, second, again):
-            worker.stop()
+        WorkerProcess.stop_all(first, second, again)
     _report(
         capsys,
         f"two workers, {count} published, worker-a SIGKILLed after {at_kill} documents",
