@@ -50,6 +50,8 @@ def import_endpoint(url: str, space: str | None) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserError(f"expected a Kibana URL such as http://127.0.0.1:5601, got {shown_url(url)!r}")
+    if parts.username or parts.password:
+        raise UserError(f"keep credentials out of the Kibana URL {shown_url(url)}: use --user or --api-key")
     base = url.rstrip("/")
     prefix = f"/s/{quote(space, safe='')}" if space else ""
     return f"{base}{prefix}/api/saved_objects/_import?overwrite=true"

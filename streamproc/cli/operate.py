@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -66,8 +67,6 @@ def kibana_import(
     ca_certs: Annotated[Path | None, typer.Option(help="CA bundle for an https Kibana")] = None,
 ) -> None:
     """Import deploy/kibana/saved-objects.ndjson into Kibana (existing objects with the same ids are overwritten)."""
-    import os
-
     from streamproc.kibana import SAVED_OBJECTS, KibanaAuth, import_saved_objects
 
     password = None

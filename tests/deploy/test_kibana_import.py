@@ -167,6 +167,13 @@ def test_wrong_credentials_give_one_line_without_the_secret(kibana: FakeKibana) 
     assert "refused the credentials (401)" in line and "unable to authenticate" in line and "wrong-pw" not in line
 
 
-def test_credentials_in_the_url_are_not_printed() -> None:
-    line = _one_line_error(_import(f"http://admin:hunter22@127.0.0.1:{free_port()}", "--api-key", API_KEY))
-    assert "cannot reach Kibana at http://127.0.0.1:" in line and "hunter22" not in line
+def test_an_unreachable_kibana_gives_one_line() -> None:
+    line = _one_line_error(_import(f"http://127.0.0.1:{free_port()}", "--api-key", API_KEY))
+    assert "cannot reach Kibana at http://127.0.0.1:" in line and API_KEY not in line
+
+
+def test_credentials_in_the_url_are_refused_and_not_printed(kibana: FakeKibana) -> None:
+    port = kibana.server_address[1]
+    line = _one_line_error(_import(f"http://admin:hunter22@127.0.0.1:{port}"))
+    assert "keep credentials out of the Kibana URL" in line and "hunter22" not in line
+    assert kibana.requests == []
