@@ -66,7 +66,7 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
             settings,
             loaded,
             ElasticsearchSink(async_elasticsearch_client(settings), settings.es_index),
-            ReviewQueue(async_redis_client(settings), settings.review_key_prefix),
+            ReviewQueue(async_redis_client(settings), settings.review_key_prefix, settings.review_queue_max),
             executor=inference_thread,
         )
 
