@@ -171,9 +171,7 @@ class ReviewDesk:
         raw = self.client.hget(self.keys.claims, doc_id)
         return _text(raw) if raw else None
 
-    def label(
-        self, doc_id: str, reviewer: str, labels: dict[str, str], now: float | None = None
-    ) -> Outcome:
+    def label(self, doc_id: str, reviewer: str, labels: dict[str, str], now: float | None = None) -> Outcome:
         """Label an item (topic and/or sentiment; the model's own label says "the model is right")."""
         labels = {task: label for task, label in labels.items() if label}
         if not labels:

@@ -26,7 +26,11 @@ def document(doc_id: str, uncertainty: float, topic: str = "it", title: str | No
         "published_at": "2026-11-20T00:00:00+00:00",
         "processed_at": "2026-11-20T00:00:01+00:00",
         "topic": {"label": topic, "score": 0.5, "probabilities": topic_probs},
-        "sentiment": {"label": "neutral", "score": 0.6, "probabilities": {"positive": 0.2, "neutral": 0.6, "negative": 0.2}},
+        "sentiment": {
+            "label": "neutral",
+            "score": 0.6,
+            "probabilities": {"positive": 0.2, "neutral": 0.6, "negative": 0.2},
+        },
         "uncertainty": {"strategy": "margin", "topic": uncertainty, "sentiment": 0.1, "max": uncertainty},
         "needs_review": True,
         "model_versions": {"topic": "v1", "sentiment": "v1"},
