@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streamproc.cli.review import review_app
 from streamproc.config import Settings, load_settings
 from streamproc.errors import UserError
 
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 stack_app = typer.Typer(help="The servers: embedded local stand-ins, or provisioning of a real stack.")
 app.add_typer(stack_app, name="stack")
+app.add_typer(review_app, name="review")
 console = Console()
 
 
@@ -151,31 +153,6 @@ def publish_command(
         console.print(f"sent {summary.sent} articles to {settings.topic_raw}, rejected {invalid}")
     for reason, count in summary.rejected.most_common():
         console.print(f"  {count:5d} {reason}: e.g. {summary.examples[reason]}", markup=False)
-
-
-@app.command("review")
-def review_status(limit: Annotated[int, typer.Option(help="how many to list")] = 10) -> None:
-    """Show the review queue: size and the most uncertain articles."""
-    import json
-
-    from streamproc.connections import redis_client
-    from streamproc.sinks.review_queue import ReviewKeys
-
-    settings = load_settings()
-    client = redis_client(settings)
-    keys = ReviewKeys.for_prefix(settings.review_key_prefix)
-    console.print(f"{client.zcard(keys.pending)} articles wait for review")
-    table = Table("uncertainty", "id", "topic", "sentiment", "title")
-    for member, score in client.zrevrange(keys.pending, 0, limit - 1, withscores=True):
-        item = json.loads(client.hget(keys.items, member) or "{}")
-        table.add_row(
-            f"{score:.3f}",
-            member.decode(),
-            item.get("topic", {}).get("label", ""),
-            item.get("sentiment", {}).get("label", ""),
-            (item.get("title") or "")[:60],
-        )
-    console.print(table)
 
 
 @app.command()

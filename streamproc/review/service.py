@@ -9,7 +9,6 @@ from typing import Any
 from elasticsearch import Elasticsearch
 from redis import Redis
 
-from models.data import article_text
 from streamproc.config import Settings
 from streamproc.connections import elasticsearch_client, redis_client
 from streamproc.review.desk import TASKS, Outcome, ReviewDesk
@@ -56,6 +55,8 @@ class ReviewService:
 
 def export_rows(desk: ReviewDesk, task: str) -> list[tuple[str, str, str]]:
     """(id, text, label) of every item labeled for `task`, sorted by id."""
+    from models.data import article_text  # the same title/body join the models are trained with
+
     rows = []
     for doc_id, record in sorted(desk.decisions().items()):
         label = (record.get("labels") or {}).get(task)
