@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from streamproc.config import Settings
 from streamproc.connections import async_redis_client
@@ -11,6 +13,7 @@ from streamproc.sinks.review_queue import ReviewQueue
 
 TOPICS = ["politics", "economy", "society", "culture", "world", "it"]
 SENTIMENTS = ["positive", "neutral", "negative"]
+T = TypeVar("T")
 
 
 def document(doc_id: str, uncertainty: float, topic: str = "it", title: str | None = None) -> dict[str, Any]:
@@ -47,4 +50,10 @@ def push(settings: Settings, documents: list[dict[str, Any]], max_size: int = 10
         finally:
             await client.aclose()
 
-    return asyncio.run(run())
+    return run_coroutine(run())
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` in a thread of its own (Playwright's sync API keeps an event loop in the test's thread)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

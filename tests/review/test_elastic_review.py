@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from streamproc.config import Settings
@@ -10,7 +9,7 @@ from streamproc.connections import async_elasticsearch_client
 from streamproc.review.service import ReviewService
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
 from streamproc.stack.provision import create_index
-from tests.review.helpers import document, push
+from tests.review.helpers import document, push, run_coroutine
 
 
 def _index(settings: Settings, docs: list[dict[str, Any]]) -> dict[str, str]:
@@ -21,7 +20,7 @@ def _index(settings: Settings, docs: list[dict[str, Any]]) -> dict[str, str]:
         finally:
             await client.close()
 
-    return asyncio.run(run())
+    return run_coroutine(run())
 
 
 def _worker_doc(doc_id: str, title: str, offset: int) -> dict[str, Any]:
