@@ -18,6 +18,7 @@ from streamproc.sinks.document import SourcePosition
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
 from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.worker.batch import BatchProcessor, RawRecord
+from streamproc.worker.model_watch import ModelWatch
 
 log = logging.getLogger(__name__)
 EXIT_BATCH_FAILED = 70  # EX_SOFTWARE
@@ -73,9 +74,11 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
     @app.agent(raw_topic, name="classify-articles")
     async def classify_articles(stream: faust.StreamT) -> None:
         processor = await build_processor()
+        watch = ModelWatch(settings, processor.predictor)
         try:
             async for events in stream.noack_take(settings.batch_size, within=settings.batch_max_wait):
                 batch: list[EventT] = list(events)
+                processor.predictor = await watch.current()  # a promoted model takes over between batches
                 try:
                     result = await processor.process([_raw_record(event) for event in batch])
                 except Exception:
@@ -91,6 +94,7 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
                 for event in batch:
                     await stream.ack(event)
         finally:
+            watch.close()
             await processor.close()
 
     return app
