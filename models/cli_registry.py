@@ -70,7 +70,10 @@ def list_command() -> None:
     settings = load_settings()
     link = model_link(settings)
     serving = link.resolve() if link.exists() else None
-    table = Table("", "version", "created (UTC)", "gate", "folder")
+    table = Table("")
+    for name in ("version", "created (UTC)", "gate"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("folder", overflow="fold")
     for version in list_versions(settings):
         mark = "*" if version.folder == serving else ""
         created = version.created.strftime("%Y-%m-%d %H:%M:%S")

@@ -26,7 +26,7 @@ from models.fast_heads import train_fast_model
 from models.registry import promote, serving_folder
 from streamproc.config import Settings
 from streamproc.errors import UserError
-from streamproc.inference.predictor import load_model
+from streamproc.inference.predictor import Predictor, load_model
 from streamproc.review.desk import TASKS, ReviewDesk
 
 VAL_TOLERANCE = 0.01
@@ -111,9 +111,9 @@ def base_sets(settings: Settings, base_data: Path | None) -> dict[str, tuple[Lab
     return sets
 
 
-def score(folder: Path, data: LabeledSet, task: str, device: str) -> dict[str, float]:
-    """Accuracy and macro-F1 of a model folder on `data` for `task` (labels it lacks count as wrong)."""
-    predictor = load_model(folder, device=device)
+def score(folder: Path | Predictor, data: LabeledSet, task: str, device: str = "auto") -> dict[str, float]:
+    """Accuracy and macro-F1 of a model (folder or loaded) on `data` for `task` (labels it lacks count as wrong)."""
+    predictor = load_model(folder, device=device) if isinstance(folder, Path) else folder
     probabilities = predictor.predict(data.texts).probabilities[task]
     names = predictor.tasks[task]
     predicted = [names[i] for i in probabilities.argmax(1)]
@@ -132,8 +132,9 @@ def evaluate_both(
     """Per task: validation macro-F1 and accuracy, held-out reviewed accuracy, for both models."""
     results: dict[str, dict[str, dict[str, float | None]]] = {"serving": {}, "candidate": {}}
     for name, folder in (("serving", serving), ("candidate", candidate)):
+        predictor = load_model(folder, device=device)
         for task, (_, val) in sets.items():
-            val_scores = score(folder, val, task, device)
+            val_scores = score(predictor, val, task)
             row: dict[str, float | None] = {
                 "val_macro_f1": val_scores["macro_f1"],
                 "val_accuracy": val_scores["accuracy"],
@@ -141,7 +142,7 @@ def evaluate_both(
                 "reviewed_holdout_n": 0,
             }
             if task in holdout and len(holdout[task]):
-                held = score(folder, holdout[task], task, device)
+                held = score(predictor, holdout[task], task)
                 row["reviewed_holdout_accuracy"] = held["accuracy"]
                 row["reviewed_holdout_n"] = held["n"]
             results[name][task] = row
