@@ -31,6 +31,7 @@ def retrain_command(
         typer.Option(help="folder with topic/ and sentiment/ train.tsv + val.tsv (default: the default sets)"),
     ] = None,
     holdout: Annotated[float, typer.Option(min=0.05, max=0.9, help="share of reviewed labels held out")] = 0.3,
+    review_weight: Annotated[int, typer.Option(min=1, max=100, help="times each reviewed label counts")] = 3,
 ) -> None:
     """Build a model from the reviewed labels plus the base data; promote it only if the gate passes."""
     from models.retrain import retrain
@@ -41,7 +42,9 @@ def retrain_command(
     client = redis_client(settings)
     try:
         desk = ReviewDesk(client, settings.review_key_prefix)
-        result = retrain(settings, desk, base_data, holdout, fine_tune, dry_run, say=console.print)
+        result = retrain(
+            settings, desk, base_data, holdout, fine_tune, dry_run, say=console.print, review_weight=review_weight
+        )
     finally:
         client.close()
     table = Table("task", "measure", "serving", "candidate", title="evaluation gate")

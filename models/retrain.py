@@ -3,7 +3,8 @@
 1. Reviewed labels (from the review queue in Redis) are split by a hash of the article id: a stable
    `holdout_fraction` is never trained on and scores both models; the rest joins the base training data.
 2. The candidate is built by the fast path (`models.fast_heads.train_fast_model`: new heads on the serving
-   model's own frozen encoder) or, with `fine_tune`, by fine-tuning the base encoder.
+   model's own frozen encoder) or, with `fine_tune`, by fine-tuning the base encoder. Each reviewed example
+   counts `REVIEW_WEIGHT` times (they are few, and exactly where the model was unsure).
 3. Both models are scored on each task's validation set and on the held-out reviewed labels.
 4. Gate (`GATE_RULE`): promote only if, for every task, the candidate's validation macro-F1 is at least
    the serving model's minus `VAL_TOLERANCE`, and its accuracy on held-out reviewed labels (tasks that have
@@ -35,6 +36,8 @@ GATE_RULE = (
     "and candidate accuracy on held-out reviewed labels >= serving accuracy (tasks with held-out reviews)"
 )
 RETRAINED_NAME = "reviewed"
+# Reviewed labels are few and sit exactly where the model is unsure: each counts this many times in training.
+REVIEW_WEIGHT = 3
 
 
 @dataclass
@@ -180,6 +183,7 @@ def retrain(
     fine_tune: bool = False,
     dry_run: bool = False,
     say: Callable[[str], None] = print,
+    review_weight: int = REVIEW_WEIGHT,
 ) -> GateResult:
     """Build a candidate from base data + reviewed labels, gate it, promote it when it passes (unless dry run)."""
     serving = serving_folder(settings)
@@ -193,7 +197,7 @@ def retrain(
     say(f"reviewed labels (train / held out): {json.dumps(counts)}")
     sets = base_sets(settings, base_data)
     training = {
-        task: (concat([train, reviewed.train[task]]) if task in reviewed.train else train, val)
+        task: (concat([train, *[reviewed.train[task]] * review_weight]) if task in reviewed.train else train, val)
         for task, (train, val) in sets.items()
     }
     say(f"serving model: {serving}")

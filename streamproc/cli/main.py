@@ -158,11 +158,17 @@ def publish_command(
 @app.command()
 def demo(
     samples: Annotated[Path | None, typer.Option(help="JSONL file to publish instead of the samples")] = None,
+    review: Annotated[bool, typer.Option(help="then review, retrain, promote and re-label (the loop)")] = False,
 ) -> None:
     """The main job end to end: local stack, default models, publish samples, run a worker, summarise."""
     from streamproc.demo.main_job import run_main_job
 
     run_main_job(load_settings(), samples, console)
+    if review:
+        from streamproc.demo.main_job import SAMPLES, _run_worker_until_done
+        from streamproc.demo.review_loop import run_review_loop
+
+        run_review_loop(load_settings(), samples or SAMPLES, console, _run_worker_until_done)
 
 
 def _register_model_commands() -> None:
