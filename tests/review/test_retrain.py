@@ -91,6 +91,8 @@ def test_reviews_teach_the_promoted_model_the_corrected_class(serving: tuple[Set
     after = serving_folder(settings)
     assert after == result.candidate_folder != before
     accuracy_after = score(after, fresh, "topic", "cpu")["accuracy"]
+    print(f"corrected class, unreviewed articles: accuracy {accuracy_before:.3f} -> {accuracy_after:.3f}")
+    print("gate checks:", *result.checks, sep="\n  ")
     assert accuracy_before < 0.5 < accuracy_after  # the corrected class, on articles nobody reviewed
     gate = result.serving["topic"], result.candidate["topic"]
     assert gate[1]["reviewed_holdout_accuracy"] > gate[0]["reviewed_holdout_accuracy"]
