@@ -151,7 +151,7 @@ class ReviewDesk:
 
     def claim(self, reviewer: str, n: int = 1, now: float | None = None) -> list[ClaimedItem]:
         """Up to `n` items for `reviewer` (those it already holds first), each leased for `lease_seconds`."""
-        _check_reviewer(reviewer)
+        check_reviewer(reviewer)
         args = [reviewer, n, now if now is not None else time.time(), self.lease_seconds]
         expiry, ids = self._claim(keys=self._all_keys()[:7], args=args)
         ids = [_text(i) for i in ids]
@@ -209,7 +209,7 @@ class ReviewDesk:
         labels: dict[str, str],
         now: float | None,
     ) -> Outcome:
-        _check_reviewer(reviewer)
+        check_reviewer(reviewer)
         at = now if now is not None else time.time()
         record = decision_record(doc_id, reviewer, decision, summary, labels, at)
         counters: list[str | int] = []
@@ -294,7 +294,8 @@ def decision_record(
     }
 
 
-def _check_reviewer(reviewer: str) -> None:
+def check_reviewer(reviewer: str) -> None:
+    """Raise `ReviewError` for a reviewer name that cannot be stored (empty, too long, ':' or control chars)."""
     if not reviewer or len(reviewer) > 100 or any(c in reviewer for c in ":\r\n\t") or not reviewer.isprintable():
         raise ReviewError("a reviewer name needs 1-100 printable characters without ':' or tabs")
 

@@ -25,7 +25,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from streamproc.config import Settings
 from streamproc.errors import UserError
-from streamproc.review.desk import ReviewError, _check_reviewer
+from streamproc.review.desk import ReviewError, check_reviewer
 from streamproc.review.service import ReviewService
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -91,7 +91,7 @@ def create_review_app(settings: Settings, service: ReviewService | None = None) 
     async def page(request: Request, reviewer: str | None = None, msg: str | None = None) -> Response:
         if reviewer is not None:
             try:
-                _check_reviewer(reviewer)
+                check_reviewer(reviewer)
             except ReviewError as exc:
                 return _render(request, "name.html", {"error": str(exc)}, status=400)
             response = RedirectResponse("/", status_code=303)
@@ -176,7 +176,7 @@ def _reviewer(request: Request) -> str | None:
         return None
     name = unquote(raw)
     try:
-        _check_reviewer(name)
+        check_reviewer(name)
     except ReviewError:
         return None
     return name
