@@ -38,6 +38,7 @@ GATE_RULE = (
 RETRAINED_NAME = "reviewed"
 # Reviewed labels are few and sit exactly where the model is unsure: each counts this many times in training.
 REVIEW_WEIGHT = 3
+HOLDOUT_FRACTION = 0.3
 
 
 @dataclass
@@ -179,7 +180,7 @@ def retrain(
     settings: Settings,
     desk: ReviewDesk,
     base_data: Path | None = None,
-    holdout_fraction: float = 0.3,
+    holdout_fraction: float = HOLDOUT_FRACTION,
     fine_tune: bool = False,
     dry_run: bool = False,
     say: Callable[[str], None] = print,

@@ -4,7 +4,7 @@ A scripted reviewer drains the review queue, labelling each sample article's top
 names (`/news/sports/...`); `retrain` builds a candidate from those labels and the base data and gates it; when
 promoted, the samples are published again (a re-crawl: same ids) and a worker labels them with the new
 version. Before/after topic accuracy against the URL sections is printed, split into articles a reviewer
-labelled and articles nobody labelled (the model never trained on those).
+labelled and trained on, reviewed articles held out of training, and articles never queued.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def accuracy(docs: dict[str, dict[str, Any]], truth: dict[str, str], ids: set[st
 
 def run_review_loop(settings: Settings, samples: Path, console: Console, run_worker) -> None:
     """Steps 6-9 of `streamproc demo --review` (`run_worker` runs a worker until the topic is drained)."""
-    from models.retrain import retrain
+    from models.retrain import HOLDOUT_FRACTION, in_holdout, retrain
     from streamproc.publish.publisher import publish
 
     truth, valid = sections(samples, settings.max_article_bytes)
@@ -124,10 +124,12 @@ def run_review_loop(settings: Settings, samples: Path, console: Console, run_wor
     run_worker(settings, console)
     after = topic_labels(settings, list(truth))
     console.rule("review 4/4: before and after, against the samples' URL sections")
+    held_out = {i for i in labelled if in_holdout(i, HOLDOUT_FRACTION)}
     groups = {
         "all samples with a section": set(truth),
-        "labelled by the reviewer": labelled,
-        "never reviewed (not trained on)": set(truth) - labelled,
+        "reviewed, trained on": labelled - held_out,
+        "reviewed, held out (not trained on)": held_out,
+        "never queued (model was sure)": set(truth) - labelled,
     }
     comparison = Table("topic accuracy", "before", "after", "articles")
     for name, ids in groups.items():
