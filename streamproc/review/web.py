@@ -20,6 +20,8 @@ from urllib.parse import quote, unquote, urlsplit
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
@@ -151,6 +153,11 @@ def create_review_app(settings: Settings, service: ReviewService | None = None) 
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(COOKIE)
         return response
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def redis_down(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse(f"Redis does not answer ({settings.redis_url}); try again soon", status_code=503)
 
     @app.get("/healthz", response_class=PlainTextResponse)
     async def healthz() -> str:

@@ -38,3 +38,12 @@ def test_the_token_is_required_on_every_request(settings: Settings, monkeypatch:
         headers={"Authorization": "Bearer s3cret-token", "Origin": "http://evil.example"},
     )
     assert cross_site.status_code == 403
+
+
+def test_redis_down_is_a_clear_503(settings: Settings) -> None:
+    from tests.servers import free_port
+
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    client = TestClient(create_review_app(down), cookies={"streamproc_reviewer": "kim"})
+    answer = client.get("/")
+    assert answer.status_code == 503 and "Redis does not answer" in answer.text
