@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_password: SecretStr | None = None
     review_key_prefix: str = Field("streamproc:review", min_length=1)
+    review_queue_max: int = Field(
+        10_000, ge=1, description="longest review queue; when full, the least uncertain waiting articles are dropped"
+    )
+    review_lease_seconds: float = Field(600.0, gt=0, description="how long a claimed article stays with its reviewer")
+    review_web_host: str = Field("127.0.0.1", description="bind address of `streamproc review serve`")
+    review_web_port: int = Field(8066, ge=1, le=65535)
+    review_web_token: SecretStr | None = Field(
+        None, description="secret; required when the review page binds a non-loopback address"
+    )
 
     # --- Models and inference --------------------------------------------------------------------
     model_store: Path = Field(DEFAULT_HOME / "models", description="where built and trained models live")
@@ -91,6 +100,9 @@ class Settings(BaseSettings):
         "stalled (log line, metric, /health answers 503)",
     )
     log_format: Literal["text", "json"] = Field("text", description="worker log lines as text or one JSON object each")
+    model_poll_seconds: float = Field(
+        5.0, gt=0, description="how often a worker checks whether another model version was promoted"
+    )
 
     # --- Local stack -----------------------------------------------------------------------------
     stack_dir: Path = Field(DEFAULT_HOME / "stack", description="data and logs of the embedded local stack")

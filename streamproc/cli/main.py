@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streamproc.cli.operate import register as register_operations
+from streamproc.cli.review import review_app
 from streamproc.config import Settings, load_settings
 from streamproc.errors import UserError
 
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 stack_app = typer.Typer(help="The servers: embedded local stand-ins, or provisioning of a real stack.")
 app.add_typer(stack_app, name="stack")
+app.add_typer(review_app, name="review")
 console = Console()
 
 
@@ -163,39 +165,20 @@ def publish_command(
         console.print(f"  {count:5d} {reason}: e.g. {summary.examples[reason]}", markup=False)
 
 
-@app.command("review")
-def review_status(limit: Annotated[int, typer.Option(help="how many to list")] = 10) -> None:
-    """Show the review queue: size and the most uncertain articles."""
-    import json
-
-    from streamproc.connections import redis_client
-    from streamproc.sinks.review_queue import ReviewKeys
-
-    settings = load_settings()
-    client = redis_client(settings)
-    keys = ReviewKeys.for_prefix(settings.review_key_prefix)
-    console.print(f"{client.zcard(keys.pending)} articles wait for review")
-    table = Table("uncertainty", "id", "topic", "sentiment", "title")
-    for member, score in client.zrevrange(keys.pending, 0, limit - 1, withscores=True):
-        item = json.loads(client.hget(keys.items, member) or "{}")
-        table.add_row(
-            f"{score:.3f}",
-            member.decode(),
-            item.get("topic", {}).get("label", ""),
-            item.get("sentiment", {}).get("label", ""),
-            (item.get("title") or "")[:60],
-        )
-    console.print(table)
-
-
 @app.command()
 def demo(
     samples: Annotated[Path | None, typer.Option(help="JSONL file to publish instead of the samples")] = None,
+    review: Annotated[bool, typer.Option(help="then review, retrain, promote and re-label (the loop)")] = False,
 ) -> None:
     """The main job end to end: local stack, default models, publish samples, run a worker, summarise."""
     from streamproc.demo.main_job import run_main_job
 
     run_main_job(load_settings(), samples, console)
+    if review:
+        from streamproc.demo.main_job import SAMPLES, _run_worker_until_done
+        from streamproc.demo.review_loop import run_review_loop
+
+        run_review_loop(load_settings(), samples or SAMPLES, console, _run_worker_until_done)
 
 
 register_operations(app)
@@ -203,10 +186,12 @@ register_operations(app)
 
 def _register_model_commands() -> None:
     from models.cli_build import register as register_build
+    from models.cli_registry import register as register_registry
     from models.cli_train import register as register_train
 
     models_app = typer.Typer(help="Build the base encoder and the default model.", no_args_is_help=True)
     register_build(models_app)
+    register_registry(app, models_app)
     app.add_typer(models_app, name="models")
     bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
     register_train(app, bench_app)

@@ -1,4 +1,8 @@
-"""Bulk-index enriched articles into Elasticsearch with `_id` = article id (replays overwrite, never add)."""
+"""Bulk-index enriched articles into Elasticsearch with `_id` = article id (replays overwrite, never add).
+
+Each article is written as a partial-document update with an upsert: a replay replaces every field the worker
+writes but keeps what reviewers added (`review.*`, `label_source`), see `streamproc.review.elastic`.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,16 @@ class ElasticsearchSink:
         """
         if not documents:
             return {}
-        actions = [{"_op_type": "index", "_index": self.index, "_id": doc["id"], "_source": doc} for doc in documents]
+        actions = [
+            {
+                "_op_type": "update",
+                "_index": self.index,
+                "_id": doc["id"],
+                "doc": doc,
+                "upsert": {**doc, "label_source": "model"},
+            }
+            for doc in documents
+        ]
         try:
             _, errors = await async_bulk(self.client, actions, raise_on_error=False, max_retries=0)
         except Exception as exc:  # transport errors: the cluster is unreachable or overloaded

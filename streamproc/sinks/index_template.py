@@ -19,6 +19,24 @@ def _task_mapping() -> dict[str, Any]:
     return {"properties": {"label": LABEL, "score": SCORE, "probabilities": {"type": "object", "dynamic": True}}}
 
 
+def review_mapping() -> dict[str, Any]:
+    """Fields written by reviewers (`streamproc.review`): kept when the worker re-indexes the article."""
+    return {
+        "label_source": LABEL,  # model (never reviewed), reviewed, rejected
+        "review": {
+            "properties": {
+                "decision": LABEL,
+                "topic": LABEL,
+                "sentiment": LABEL,
+                "by": LABEL,
+                "at": {"type": "date"},
+                "agrees": {"properties": {"topic": {"type": "boolean"}, "sentiment": {"type": "boolean"}}},
+                "model_versions": {"properties": {"topic": LABEL, "sentiment": LABEL}},
+            }
+        },
+    }
+
+
 def index_template(index: str) -> dict[str, Any]:
     """Template body for `PUT _index_template/<index>`, matching `<index>` and `<index>-*`."""
     return {
@@ -52,6 +70,7 @@ def index_template(index: str) -> dict[str, Any]:
                     "kafka": {
                         "properties": {"topic": LABEL, "partition": {"type": "integer"}, "offset": {"type": "long"}}
                     },
+                    **review_mapping(),
                 },
             },
         },

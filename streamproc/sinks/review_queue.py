@@ -3,8 +3,13 @@
 Keys (the `{prefix}` hash tag keeps them in one Redis Cluster slot):
 - `{prefix}:pending`  sorted set, member = article id, score = uncertainty (highest is reviewed first)
 - `{prefix}:items`    hash, article id -> JSON summary shown to the reviewer
-- `{prefix}:reviewed` hash, article id -> the reviewer's labels (written by the review tools); ids in it are
-  never queued again, even when a replay re-processes the article.
+- `{prefix}:reviewed` hash, article id -> the reviewer's decision (written by `streamproc.review`); ids in it
+  are never queued again, even when a replay re-processes the article.
+- `{prefix}:leases`, `{prefix}:skipped`, `{prefix}:claims`, `{prefix}:audit`, `{prefix}:stats`: the reviewers'
+  side, see `streamproc.review.desk`. An id that is leased or skipped is not queued again either.
+
+The queue is bounded (`review_queue_max`): when a push makes it longer, the least uncertain waiting entries are
+dropped (their summaries too) and counted in `{prefix}:stats` field `dropped`.
 """
 
 from __future__ import annotations
@@ -21,14 +26,26 @@ from streamproc.sinks.retry import TransientSinkError
 
 _PUSH = """
 local added = 0
-for i = 1, #ARGV, 3 do
-  if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then
-    added = added + redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], ARGV[i])
-    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 2])
+local limit = tonumber(ARGV[1])
+for i = 2, #ARGV, 3 do
+  local id = ARGV[i]
+  if redis.call('HEXISTS', KEYS[3], id) == 0 and not redis.call('ZSCORE', KEYS[4], id)
+      and not redis.call('ZSCORE', KEYS[5], id) then
+    added = added + redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], id)
+    redis.call('HSET', KEYS[2], id, ARGV[i + 2])
   end
+end
+local excess = redis.call('ZCARD', KEYS[1]) - limit
+if excess > 0 then
+  local dropped = redis.call('ZPOPMIN', KEYS[1], excess)
+  for j = 1, #dropped, 2 do
+    redis.call('HDEL', KEYS[2], dropped[j])
+  end
+  redis.call('HINCRBY', KEYS[6], 'dropped', excess)
 end
 return added
 """
+BODY_EXCERPT = 2000
 
 
 @dataclass(frozen=True)
@@ -38,20 +55,30 @@ class ReviewKeys:
     pending: str
     items: str
     reviewed: str
+    leases: str
+    skipped: str
+    claims: str
+    audit: str
+    stats: str
 
     @classmethod
     def for_prefix(cls, prefix: str) -> ReviewKeys:
         """Keys under `{prefix}`."""
         tag = "{" + prefix + "}"
-        return cls(f"{tag}:pending", f"{tag}:items", f"{tag}:reviewed")
+        names = ("pending", "items", "reviewed", "leases", "skipped", "claims", "audit", "stats")
+        return cls(*(f"{tag}:{name}" for name in names))
 
 
 def review_summary(document: dict[str, Any]) -> dict[str, Any]:
     """What a reviewer needs to see of an enriched document."""
     keep = ("id", "url", "title", "source", "lang", "published_at", "uncertainty", "model_versions")
     summary = {key: document.get(key) for key in keep}
+    summary["body"] = (document.get("body") or "")[:BODY_EXCERPT]
     for task in ("topic", "sentiment"):
-        summary[task] = {"label": document[task]["label"], "score": document[task]["score"]}
+        result = document[task]
+        summary[task] = {"label": result["label"], "score": result["score"]}
+        if "probabilities" in result:
+            summary[task]["probabilities"] = result["probabilities"]
     summary["queued_at"] = document["processed_at"]
     return summary
 
@@ -59,19 +86,21 @@ def review_summary(document: dict[str, Any]) -> dict[str, Any]:
 class ReviewQueue:
     """Adds documents to the queue atomically and idempotently."""
 
-    def __init__(self, client: Redis, prefix: str) -> None:
+    def __init__(self, client: Redis, prefix: str, max_size: int = 10_000) -> None:
         self.client = client
         self.keys = ReviewKeys.for_prefix(prefix)
+        self.max_size = max_size
         self._push = client.register_script(_PUSH)
 
     async def push(self, documents: list[dict[str, Any]]) -> int:
         """Queue documents by their max uncertainty; returns how many were new. Raises `TransientSinkError`."""
         if not documents:
             return 0
-        args: list[str | float] = []
+        args: list[str | float] = [self.max_size]
         for doc in documents:
             args += [doc["id"], doc["uncertainty"]["max"], json.dumps(review_summary(doc), ensure_ascii=False)]
-        keys = [self.keys.pending, self.keys.items, self.keys.reviewed]
+        k = self.keys
+        keys = [k.pending, k.items, k.reviewed, k.leases, k.skipped, k.stats]
         try:
             return int(await self._push(keys=keys, args=args))
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:

@@ -20,6 +20,7 @@ from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.worker import metrics
 from streamproc.worker.batch import BatchProcessor, RawRecord
 from streamproc.worker.logs import worker_logging_config
+from streamproc.worker.model_watch import ModelWatch
 from streamproc.worker.monitor import install_monitoring
 
 log = logging.getLogger(__name__)
@@ -72,16 +73,18 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
             settings,
             loaded,
             ElasticsearchSink(async_elasticsearch_client(settings), settings.es_index),
-            ReviewQueue(async_redis_client(settings), settings.review_key_prefix),
+            ReviewQueue(async_redis_client(settings), settings.review_key_prefix, settings.review_queue_max),
             executor=inference_thread,
         )
 
     @app.agent(raw_topic, name="classify-articles")
     async def classify_articles(stream: faust.StreamT) -> None:
         processor = await build_processor()
+        watch = ModelWatch(settings, processor.predictor)
         try:
             async for events in stream.noack_take(settings.batch_size, within=settings.batch_max_wait):
                 batch: list[EventT] = list(events)
+                processor.predictor = await watch.current()  # a promoted model takes over between batches
                 try:
                     result = await processor.process([_raw_record(event) for event in batch])
                 except Exception:
@@ -97,6 +100,7 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
                 for event in batch:
                     await stream.ack(event)
         finally:
+            watch.close()
             await processor.close()
 
     return app

@@ -371,11 +371,15 @@ def test_kibana_data_view_matches_the_index() -> None:
 
 def test_kibana_review_search_and_charts_use_mapped_fields() -> None:
     objects = kibana_objects()
-    (search,) = [o for o in objects if o["type"] == "search"]
-    source = json.loads(search["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
-    assert source["query"] == {"query": "needs_review:true", "language": "kuery"}
-    for column in search["attributes"]["columns"]:
-        assert mapping_has(column), f"saved search column {column} is not in the index mapping"
+    searches = {o["id"]: o for o in objects if o["type"] == "search"}
+    queries = {"streamproc-needs-review": "needs_review:true", "streamproc-reviewed": "label_source:reviewed"}
+    assert set(searches) == set(queries)
+    for search_id, query in queries.items():
+        search = searches[search_id]
+        source = json.loads(search["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
+        assert source["query"] == {"query": query, "language": "kuery"}
+        for column in search["attributes"]["columns"]:
+            assert mapping_has(column), f"saved search column {column} is not in the index mapping"
     charted = set()
     for lens in (o for o in objects if o["type"] == "lens"):
         for layer in lens["attributes"]["state"]["datasourceStates"]["formBased"]["layers"].values():
@@ -383,7 +387,7 @@ def test_kibana_review_search_and_charts_use_mapped_fields() -> None:
                 if column["sourceField"] != "___records___":
                     assert mapping_has(column["sourceField"]), f"{lens['id']}: {column['sourceField']} unmapped"
                     charted.add(column["sourceField"])
-    assert {"topic.label", "sentiment.label", "processed_at"} <= charted
+    assert {"topic.label", "sentiment.label", "processed_at", "label_source", "review.agrees.topic"} <= charted
 
 
 def test_compose_and_readme_refer_to_the_same_files() -> None:

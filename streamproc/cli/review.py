@@ -1,0 +1,201 @@
+"""`streamproc review ...`: drain the review queue from the terminal, see its numbers, export the labels."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from streamproc.config import load_settings
+from streamproc.errors import UserError
+from streamproc.review.desk import ReviewError
+from streamproc.review.service import ReviewService, export_paths, summary_line, write_export
+
+review_app = typer.Typer(
+    help="The review queue: claim articles, label / skip / reject them, numbers, export, the web page.",
+    invoke_without_command=True,
+)
+console = Console()
+Reviewer = Annotated[str | None, typer.Option("--reviewer", help="your name (default: $STREAMPROC_REVIEWER or $USER)")]
+
+
+def plain(value: object, limit: int | None = None) -> Text:
+    """Untrusted text as a rich `Text`: no markup, control characters removed, optionally shortened."""
+    text = "".join(c if c in "\n\t" or unicodedata.category(c)[0] != "C" else " " for c in str(value or ""))
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return Text(text)
+
+
+def reviewer_name(given: str | None) -> str:
+    """The reviewer's name: the option, else $STREAMPROC_REVIEWER, else the login name."""
+    return given or os.environ.get("STREAMPROC_REVIEWER") or getpass.getuser()
+
+
+@contextmanager
+def service() -> Iterator[ReviewService]:
+    """A `ReviewService` from the settings; reviewer and server errors become one line."""
+    settings = load_settings()
+    svc = ReviewService.from_settings(settings)
+    try:
+        yield svc
+    except ReviewError as exc:
+        raise UserError(str(exc)) from None
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise UserError(f"Redis at {settings.redis_url} does not answer ({exc}); is the stack up?") from None
+    finally:
+        svc.close()
+
+
+@review_app.callback()
+def queue_overview(ctx: typer.Context, limit: Annotated[int, typer.Option(help="how many to list")] = 10) -> None:
+    """Without a command: the queue size and the most uncertain waiting articles."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with service() as svc:
+        desk = svc.desk
+        console.print(f"{desk.client.zcard(desk.keys.pending)} articles wait for review")
+        table = Table("uncertainty", "id", "topic", "sentiment", "title")
+        for member, score in desk.client.zrevrange(desk.keys.pending, 0, limit - 1, withscores=True):
+            item = desk.item(member.decode()) or {}
+            table.add_row(
+                f"{score:.3f}",
+                plain(member.decode()),
+                plain(item.get("topic", {}).get("label", "")),
+                plain(item.get("sentiment", {}).get("label", "")),
+                plain(item.get("title"), 60),
+            )
+        console.print(table)
+
+
+@review_app.command("next")
+def next_items(
+    reviewer: Reviewer = None, n: Annotated[int, typer.Option("-n", min=1, max=100, help="how many")] = 1
+) -> None:
+    """Claim the most uncertain waiting articles (those you already hold first) and print them."""
+    name = reviewer_name(reviewer)
+    with service() as svc:
+        items = svc.desk.claim(name, n)
+    if not items:
+        console.print("nothing waits for review")
+        return
+    until = datetime.fromtimestamp(items[0].lease_expires, UTC).strftime("%H:%M:%S UTC")
+    console.print(f"{len(items)} article(s) held by {plain(name)} until {until}", markup=False)
+    for item in items:
+        s = item.summary
+        console.rule(plain(item.id))
+        console.print(plain(s.get("title")), style="bold")
+        console.print(plain(s.get("body"), 400))
+        meta = " · ".join(str(x) for x in (s.get("source"), s.get("lang"), s.get("url")) if x)
+        console.print(plain(meta), style="dim")
+        console.print(Text("topic:     ") + plain(summary_line(s, "topic")))
+        console.print(Text("sentiment: ") + plain(summary_line(s, "sentiment")))
+        console.print(Text("labels:    ") + plain(", ".join(item.labels("topic"))), style="dim")
+    console.print("decide with: streamproc review label ID --topic T --sentiment S | skip ID | reject ID")
+
+
+@review_app.command("label")
+def label(
+    doc_id: Annotated[str, typer.Argument(metavar="ID")],
+    topic: Annotated[str | None, typer.Option(help="the right topic")] = None,
+    sentiment: Annotated[str | None, typer.Option(help="the right sentiment")] = None,
+    reviewer: Reviewer = None,
+) -> None:
+    """Label an article (give the model's own label to say it is right)."""
+    labels = {k: v for k, v in {"topic": topic, "sentiment": sentiment}.items() if v}
+    with service() as svc:
+        outcome = svc.label(doc_id, reviewer_name(reviewer), labels)
+    _said(outcome.status, doc_id, "labeled " + ", ".join(f"{k}={v}" for k, v in labels.items()))
+
+
+@review_app.command("skip")
+def skip(doc_id: Annotated[str, typer.Argument(metavar="ID")], reviewer: Reviewer = None) -> None:
+    """Put an article back on the queue, behind the ones nobody has seen."""
+    with service() as svc:
+        outcome = svc.skip(doc_id, reviewer_name(reviewer))
+    _said(outcome.status, doc_id, "skipped")
+
+
+@review_app.command("reject")
+def reject(doc_id: Annotated[str, typer.Argument(metavar="ID")], reviewer: Reviewer = None) -> None:
+    """Reject an article: not a news article, or unusable. It is never queued again."""
+    with service() as svc:
+        outcome = svc.reject(doc_id, reviewer_name(reviewer))
+    _said(outcome.status, doc_id, "rejected")
+
+
+def _said(status: str, doc_id: str, what: str) -> None:
+    suffix = " (already done: nothing changed)" if status == "duplicate" else ""
+    console.print(Text(f"{doc_id}: {what}{suffix}"))
+
+
+@review_app.command("stats")
+def stats(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Waiting, leased, reviewed, rejected, dropped; per reviewer; agreement with the model per task."""
+    with service() as svc:
+        numbers = svc.desk.stats()
+    if as_json:
+        print(json.dumps(numbers, ensure_ascii=False, indent=2))
+        return
+    table = Table("queue", "count")
+    for key in ("waiting", "leased", "skipped_waiting", "labeled", "rejected", "skips", "expired_leases"):
+        table.add_row(key.replace("_", " "), str(numbers[key]))
+    table.add_row("dropped (queue full)", str(numbers["dropped_when_full"]))
+    console.print(table)
+    people = Table("reviewer", "labeled", "skipped", "rejected")
+    for name, counts in sorted(numbers["by_reviewer"].items()):
+        people.add_row(plain(name), *(str(counts.get(k, 0)) for k in ("label", "skip", "reject")))
+    console.print(people)
+    agreement = Table("task", "labeled", "model was right", "agreement")
+    for task, row in numbers["agreement"].items():
+        rate = "-" if row["rate"] is None else f"{row['rate']:.1%}"
+        agreement.add_row(task, str(row["labeled"]), str(row["agree"]), rate)
+    console.print(agreement)
+
+
+@review_app.command("export")
+def export(
+    out: Annotated[Path, typer.Option("--out", help="a .tsv file (topic; sentiment next to it) or a folder")],
+) -> None:
+    """Reviewed labels as TSV in the training format (`id`, `text`, `label`), one file per task."""
+    with service() as svc:
+        written = write_export(svc.desk, out)
+    for task, path in export_paths(out).items():
+        console.print(Text(f"{written[task]:5d} {task} labels -> {path}"))
+
+
+@review_app.command("sync")
+def sync() -> None:
+    """Write every stored decision onto its Elasticsearch document again (after an Elasticsearch outage)."""
+    from streamproc.review.elastic import sync_decisions
+
+    with service() as svc:
+        written, failed = sync_decisions(svc.es, svc.index, list(svc.desk.decisions().values()))
+    console.print(f"{written} decisions written to {svc.index}")
+    if failed:
+        raise UserError(f"{len(failed)} decisions could not be written, e.g. {failed[0]}")
+
+
+@review_app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default STREAMPROC_REVIEW_WEB_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default STREAMPROC_REVIEW_WEB_PORT)")] = None,
+) -> None:
+    """The review web page (127.0.0.1:8066 by default; other addresses need STREAMPROC_REVIEW_WEB_TOKEN)."""
+    from streamproc.review.web import run_server
+
+    settings = load_settings()
+    run_server(settings, host or settings.review_web_host, port or settings.review_web_port, console.print)

@@ -1,0 +1,1 @@
+"""The reviewers' side of the review queue: claim with a lease, decide, keep labels, export them."""

@@ -1,0 +1,214 @@
+"""`streamproc review serve`: the review page (FastAPI + Jinja2, server-rendered, every text autoescaped).
+
+One article at a time: the reviewer's held article or the next most uncertain one, the model's labels with
+probabilities, one key per decision (number keys: topic; q/w/e: sentiment; Enter: the model is right;
+s: skip; r: reject). After a decision the next article appears. The reviewer's name is a cookie set from
+`/?reviewer=NAME` or the name form. Binds 127.0.0.1 by default; any other address needs
+`STREAMPROC_REVIEW_WEB_TOKEN` (HTTP basic auth, the token is the password; or `Authorization: Bearer`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from streamproc.config import Settings
+from streamproc.errors import UserError
+from streamproc.review.desk import ReviewError, check_reviewer
+from streamproc.review.service import ReviewService
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+TOPIC_KEYS = "1234567890"
+SENTIMENT_KEYS = "qwe"
+COOKIE = "streamproc_reviewer"
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, settings: Settings) -> None:
+    """A non-loopback address without a token is refused (the page would be open to the network)."""
+    if not is_loopback(host) and settings.review_web_token is None:
+        raise UserError(
+            f"the review page would be reachable from other hosts on {host}: set STREAMPROC_REVIEW_WEB_TOKEN "
+            "(reviewers log in with it as the password), or bind 127.0.0.1"
+        )
+
+
+class TokenAuth(BaseHTTPMiddleware):
+    """HTTP basic auth (any user name, the token as password) or a bearer token; constant-time compare."""
+
+    def __init__(self, app, token: str) -> None:
+        super().__init__(app)
+        self.token = token.encode()
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if self._allowed(request.headers.get("authorization", "")):
+            return await call_next(request)
+        return PlainTextResponse(
+            "log in with the review token", status_code=401, headers={"WWW-Authenticate": 'Basic realm="streamproc"'}
+        )
+
+    def _allowed(self, header: str) -> bool:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            return secrets.compare_digest(value.strip().encode(), self.token)
+        if scheme.lower() == "basic":
+            try:
+                _, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            return secrets.compare_digest(password.encode(), self.token)
+        return False
+
+
+def create_review_app(settings: Settings, service: ReviewService | None = None) -> FastAPI:
+    """The review page's ASGI app."""
+    svc = service or ReviewService.from_settings(settings)
+    app = FastAPI(title="streamproc review", docs_url=None, redoc_url=None, openapi_url=None)
+    if settings.review_web_token is not None:
+        app.add_middleware(TokenAuth, token=settings.review_web_token.get_secret_value())
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page(request: Request, reviewer: str | None = None, msg: str | None = None) -> Response:
+        if reviewer is not None:
+            try:
+                check_reviewer(reviewer)
+            except ReviewError as exc:
+                return _render(request, "name.html", {"error": str(exc)}, status=400)
+            response = RedirectResponse("/", status_code=303)
+            response.set_cookie(COOKIE, quote(reviewer), httponly=True, samesite="strict")
+            return response
+        name = _reviewer(request)
+        if name is None:
+            return _render(request, "name.html", {"error": None})
+        items = await run_in_threadpool(svc.desk.claim, name, 1)
+        stats = await run_in_threadpool(svc.desk.stats)
+        done = sum(stats["by_reviewer"].get(name, {}).values())
+        context = {"reviewer": name, "item": None, "msg": msg, "waiting": stats["waiting"], "done": done}
+        if items:
+            item = items[0]
+            summary = item.summary
+            probabilities = {task: summary.get(task, {}).get("probabilities") or {} for task in ("topic", "sentiment")}
+            context.update(
+                item=summary,
+                item_id=item.id,
+                link=_safe_link(summary.get("url")),
+                # keys follow the model's label order, so they stay the same from one article to the next
+                topics=list(zip(TOPIC_KEYS, probabilities["topic"], strict=False)),
+                sentiments=list(zip(SENTIMENT_KEYS, probabilities["sentiment"], strict=False)),
+                probabilities=probabilities,
+            )
+        return _render(request, "review.html", context)
+
+    @app.post("/decide")
+    async def decide(
+        request: Request,
+        item_id: str = Form(...),
+        decision: str = Form(...),
+        topic: str = Form(""),
+        sentiment: str = Form(""),
+    ) -> Response:
+        if not _same_origin(request):
+            return PlainTextResponse("cross-site request refused", status_code=403)
+        name = _reviewer(request)
+        if name is None:
+            return RedirectResponse("/", status_code=303)
+        try:
+            if decision == "label":
+                labels = {"topic": topic, "sentiment": sentiment}
+                await run_in_threadpool(svc.label, item_id, name, labels)
+            elif decision == "skip":
+                await run_in_threadpool(svc.skip, item_id, name)
+            elif decision == "reject":
+                await run_in_threadpool(svc.reject, item_id, name)
+            else:
+                return PlainTextResponse("unknown decision", status_code=400)
+        except (ReviewError, UserError) as exc:
+            return RedirectResponse(f"/?msg={quote(str(exc))}", status_code=303)
+        return RedirectResponse("/", status_code=303)
+
+    @app.get("/logout")
+    async def logout() -> Response:
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def redis_down(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse(f"Redis does not answer ({settings.redis_url}); try again soon", status_code=503)
+
+    @app.get("/healthz", response_class=PlainTextResponse)
+    async def healthz() -> str:
+        return "ok"
+
+    app.state.service = svc
+    return app
+
+
+def _render(request: Request, template: str, context: dict, status: int = 200) -> Response:
+    response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _reviewer(request: Request) -> str | None:
+    raw = request.cookies.get(COOKIE)
+    if not raw:
+        return None
+    name = unquote(raw)
+    try:
+        check_reviewer(name)
+    except ReviewError:
+        return None
+    return name
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host")
+
+
+def _safe_link(url: object) -> str | None:
+    """Only http(s) links become clickable (a `javascript:` URL from a publisher must not)."""
+    if isinstance(url, str) and urlsplit(url).scheme in ("http", "https"):
+        return url
+    return None
+
+
+def run_server(settings: Settings, host: str, port: int, say: Callable[[str], None] = print) -> None:
+    """Serve the page until Ctrl-C."""
+    import uvicorn
+
+    check_bind(host, settings)
+    app = create_review_app(settings)
+    auth = "token required" if settings.review_web_token is not None else "no login (loopback only)"
+    say(f"review page on http://{host}:{port}/ ({auth}); Ctrl-C stops it")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

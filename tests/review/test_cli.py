@@ -1,0 +1,72 @@
+"""`streamproc review next|label|skip|reject|stats|export` against the real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from models.data import read_tsv
+from streamproc.cli.main import app
+from streamproc.config import Settings
+from streamproc.errors import UserError
+from streamproc.stack.provision import create_index
+from tests.review.helpers import document, push
+from tests.review.test_elastic_review import _index, _worker_doc
+
+runner = CliRunner()
+
+
+def _cli(*args: str):
+    return runner.invoke(app, ["review", *args])
+
+
+def test_next_label_skip_reject_stats_export(settings: Settings, tmp_path: Path) -> None:
+    create_index(settings)
+    docs = [_worker_doc(f"k{i}", f"제목 {i}", i) for i in range(3)]
+    docs.append(_worker_doc("k9", "[bold]<b>굵게</b>[/bold]\x1b[31m 빨강", 9))
+    docs[-1]["uncertainty"]["max"] = 0.99
+    _index(settings, docs)
+    push(settings, docs)
+    shown = _cli("next", "--reviewer", "kim", "-n", "2")
+    assert shown.exit_code == 0, shown.output
+    assert "[bold]<b>굵게</b>[/bold]" in shown.output and "\x1b" not in shown.output  # shown as text
+    assert "k9" in shown.output and "it 0.50" in shown.output and "held by kim" in shown.output
+    ok = _cli("label", "k9", "--topic", "culture", "--sentiment", "neutral", "--reviewer", "kim")
+    assert ok.exit_code == 0 and "labeled topic=culture" in ok.output
+    again = _cli("label", "k9", "--topic", "culture", "--sentiment", "neutral", "--reviewer", "kim")
+    assert "nothing changed" in again.output
+    assert isinstance(_cli("label", "k0", "--topic", "sports", "--reviewer", "kim").exception, UserError)
+    lost = _cli("reject", "k2", "--reviewer", "lee")  # kim holds k2 (claimed with k9)
+    assert isinstance(lost.exception, UserError) and "kim holds" in str(lost.exception)
+    assert _cli("reject", "k2", "--reviewer", "kim").exit_code == 0
+    assert _cli("skip", "k1", "--reviewer", "lee").exit_code == 0
+    stats = json.loads(_cli("stats", "--json").output)
+    assert stats["labeled"] == 1 and stats["rejected"] == 1 and stats["skips"] == 1
+    assert stats["by_reviewer"]["kim"] == {"label": 1, "reject": 1}
+    assert stats["agreement"]["topic"]["rate"] == 0.0 and stats["agreement"]["sentiment"]["rate"] == 1.0
+    assert "agreement" in _cli("stats").output
+    out = tmp_path / "reviewed.tsv"
+    assert _cli("export", "--out", str(out)).exit_code == 0
+    topic = read_tsv(out)  # the training format the models read
+    assert topic.labels == ["culture"] and topic.texts[0].startswith("[bold]<b>굵게</b>[/bold]")
+    assert read_tsv(tmp_path / "reviewed-sentiment.tsv").labels == ["neutral"]
+
+
+def test_unknown_id_is_one_line_and_exit_2(settings: Settings) -> None:
+    push(settings, [document("x1", 0.9)])
+    env = {k: v for k, v in os.environ.items()}
+    done = subprocess.run(
+        [sys.executable, "-m", "streamproc", "review", "label", "nope", "--topic", "it"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == "streamproc: error: unknown id 'nope': it was never on this review queue"

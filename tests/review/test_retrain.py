@@ -1,0 +1,128 @@
+"""Retrain from reviews: the promoted model learns the class reviewers corrected; the gate refuses a worse one."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from models.data import read_tsv
+from models.fast_heads import FastSettings, train_fast_model
+from models.registry import promote, serving_folder
+from models.retrain import retrain, score
+from streamproc.cli.main import _register_model_commands, app
+from streamproc.config import Settings
+from streamproc.connections import redis_client
+from streamproc.review.desk import ReviewDesk
+from tests.models.toy_data import NOISE, SENTIMENT_WORDS, write_toy_set
+from tests.review.helpers import push
+from tests.tiny_models import build_base_encoder
+
+# The base data only knows culture as 문화/공연 ...
+BASE_TOPICS = {
+    "politics": ["정부", "국회", "선거", "대통령", "government", "election"],
+    "economy": ["경제", "주가", "수출", "market", "stocks", "exports"],
+    "culture": ["문화", "공연"],
+}
+# ... so articles about concerts and festivals (in English) are the class the model gets wrong.
+CORRECTED = ["concert", "festival"]
+
+
+def _corrected_texts(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join([*rng.choices(CORRECTED, k=rng.randint(3, 5)), rng.choice(NOISE)]) for _ in range(n)]
+
+
+@pytest.fixture
+def serving(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, Path]:
+    """A fast-heads model trained on the base data, served through `<store>/default`."""
+    base = build_base_encoder(tmp_path / "encoder", seed=5)
+    data = tmp_path / "base-data"
+    write_toy_set(data / "topic", BASE_TOPICS)
+    write_toy_set(data / "sentiment", SENTIMENT_WORDS)
+    sets = {t: (read_tsv(data / t / "train.tsv"), read_tsv(data / t / "val.tsv")) for t in ("topic", "sentiment")}
+    first = train_fast_model(sets, base, settings.model_store, "toy", FastSettings(max_length=32), device="cpu")
+    monkeypatch.setenv("STREAMPROC_MULTITASK_MODEL_DIR", str(settings.model_store / "default"))
+    monkeypatch.setenv("STREAMPROC_MAX_TOKENS", "32")
+    monkeypatch.setenv("STREAMPROC_DEVICE", "cpu")
+    settings = Settings()
+    promote(settings, first)
+    return settings, data
+
+
+def _review(settings: Settings, serving_model: Path, texts: list[str]) -> None:
+    """Queue the articles with the serving model's labels; a reviewer labels each one `culture`."""
+    from streamproc.inference.predictor import load_model
+
+    predictor = load_model(serving_model, device="cpu", max_tokens=32)
+    probabilities = predictor.predict(texts).probabilities
+    docs = []
+    for i, text in enumerate(texts):
+        doc = {"id": f"rv{i:03d}", "title": text, "body": "", "processed_at": "2026-11-20T00:00:00+00:00"}
+        for task, labels in predictor.tasks.items():
+            probs = {label: float(p) for label, p in zip(labels, probabilities[task][i], strict=True)}
+            best = max(probs, key=probs.get)
+            doc[task] = {"label": best, "score": probs[best], "probabilities": probs}
+        doc["uncertainty"] = {"max": 0.9}
+        docs.append(doc)
+    push(settings, docs)
+    client = redis_client(settings)
+    desk = ReviewDesk(client, settings.review_key_prefix)
+    for doc in docs:
+        desk.label(doc["id"], "kim", {"topic": "culture"})
+    client.close()
+
+
+def test_reviews_teach_the_promoted_model_the_corrected_class(serving: tuple[Settings, Path]) -> None:
+    settings, data = serving
+    before = serving_folder(settings)
+    fresh = read_tsv_like(_corrected_texts(40, seed=99))
+    accuracy_before = score(before, fresh, "topic", "cpu")["accuracy"]
+    _review(settings, before, _corrected_texts(60, seed=7))
+    client = redis_client(settings)
+    try:
+        result = retrain(settings, ReviewDesk(client, settings.review_key_prefix), base_data=data, say=lambda _: None)
+    finally:
+        client.close()
+    assert result.passed and result.promoted, result.checks
+    after = serving_folder(settings)
+    assert after == result.candidate_folder != before
+    accuracy_after = score(after, fresh, "topic", "cpu")["accuracy"]
+    print(f"corrected class, unreviewed articles: accuracy {accuracy_before:.3f} -> {accuracy_after:.3f}")
+    print("gate checks:", *result.checks, sep="\n  ")
+    assert accuracy_before < 0.5 < accuracy_after  # the corrected class, on articles nobody reviewed
+    gate = result.serving["topic"], result.candidate["topic"]
+    assert gate[1]["reviewed_holdout_accuracy"] > gate[0]["reviewed_holdout_accuracy"]
+    card = json.loads((after / "model_card.json").read_text())
+    assert card["gate"]["decision"] == "promoted" and card["gate"]["rule"].startswith("promote only if")
+    assert card["gate"]["serving"]["topic"]["val_macro_f1"] == result.serving["topic"]["val_macro_f1"]
+    assert "Evaluation gate" in (after / "MODEL_CARD.md").read_text()
+
+
+def read_tsv_like(texts: list[str]):
+    from models.data import LabeledSet
+
+    return LabeledSet(texts, ["culture"] * len(texts))
+
+
+def test_gate_refuses_a_worse_candidate_and_dry_run_never_promotes(
+    serving: tuple[Settings, Path], tmp_path: Path
+) -> None:
+    settings, data = serving
+    before = serving_folder(settings)
+    # reviewers (wrongly) call politics headlines culture: the candidate gets worse on validation
+    _review(settings, before, [f"정부 국회 선거 {w}" for w in ["대통령", "government", "election"] * 30])
+    _register_model_commands()
+    runner = CliRunner()
+    dry = runner.invoke(app, ["retrain", "--dry-run", "--base-data", str(data)])
+    assert "rule: promote only if" in dry.output
+    assert serving_folder(settings) == before
+    refused = runner.invoke(app, ["retrain", "--base-data", str(data)])
+    assert refused.exit_code == 1, refused.output
+    assert "decision: refused" in refused.output and "WORSE" in refused.output
+    assert serving_folder(settings) == before
+    listed = runner.invoke(app, ["models", "list"])
+    assert "refused" in listed.output
