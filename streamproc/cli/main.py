@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from streamproc.cli.safe_text import plain, printable
 from streamproc.config import Settings, load_settings
 from streamproc.errors import UserError
+from streamproc.redact import install_log_redaction, redact
 
 app = typer.Typer(
     help="Streaming news classification: Kafka -> topic + sentiment -> Elasticsearch + review queue.",
@@ -29,6 +32,7 @@ console = Console()
 def setup_logging(level: str = "INFO") -> None:
     """Plain timestamped logs; client libraries that log connection settings stay quiet."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
     for noisy in ("aiokafka", "elastic_transport", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # kafka-python (CLI tools only) logs every refused connection; its failures surface as exceptions.
@@ -49,7 +53,7 @@ def show_config() -> None:
     settings = load_settings()
     table = Table("environment variable", "value")
     for name in Settings.model_fields:
-        table.add_row(f"STREAMPROC_{name.upper()}", str(getattr(settings, name)))
+        table.add_row(f"STREAMPROC_{name.upper()}", plain(redact(str(getattr(settings, name)))))
     console.print(table)
 
 
@@ -62,9 +66,9 @@ def health() -> None:
     failed = False
     for name, check in CHECKS.items():
         try:
-            console.print(f"ok    {check(settings)}")
+            console.print(plain(f"ok    {check(settings)}"))
         except UserError as exc:
-            console.print(f"FAIL  {name}: {exc}", markup=False)
+            console.print(plain(f"FAIL  {name}: {redact(str(exc))}"))
             failed = True
     raise typer.Exit(1 if failed else 0)
 
@@ -150,13 +154,13 @@ def publish_command(
     else:
         console.print(f"sent {summary.sent} articles to {settings.topic_raw}, rejected {invalid}")
     for reason, count in summary.rejected.most_common():
-        console.print(f"  {count:5d} {reason}: e.g. {summary.examples[reason]}", markup=False)
+        console.print(plain(f"  {count:5d} {reason}: e.g. {summary.examples[reason]}"))
 
 
 @app.command("review")
 def review_status(limit: Annotated[int, typer.Option(help="how many to list")] = 10) -> None:
     """Show the review queue: size and the most uncertain articles."""
-    import json
+    from redis.exceptions import RedisError
 
     from streamproc.connections import redis_client
     from streamproc.sinks.review_queue import ReviewKeys
@@ -164,18 +168,42 @@ def review_status(limit: Annotated[int, typer.Option(help="how many to list")] =
     settings = load_settings()
     client = redis_client(settings)
     keys = ReviewKeys.for_prefix(settings.review_key_prefix)
-    console.print(f"{client.zcard(keys.pending)} articles wait for review")
+    try:
+        waiting = client.zcard(keys.pending)
+        rows = [
+            (member, score, client.hget(keys.items, member))
+            for member, score in client.zrevrange(keys.pending, 0, limit - 1, withscores=True)
+        ]
+    except RedisError as exc:
+        raise UserError(f"cannot read the review queue from Redis at {redact(settings.redis_url)}: {exc}") from None
+    finally:
+        client.close()
+    console.print(f"{waiting} articles wait for review")
     table = Table("uncertainty", "id", "topic", "sentiment", "title")
-    for member, score in client.zrevrange(keys.pending, 0, limit - 1, withscores=True):
-        item = json.loads(client.hget(keys.items, member) or "{}")
+    for member, score, summary in rows:
+        item = _review_item(summary)
         table.add_row(
             f"{score:.3f}",
-            member.decode(),
-            item.get("topic", {}).get("label", ""),
-            item.get("sentiment", {}).get("label", ""),
-            (item.get("title") or "")[:60],
+            plain(member.decode("utf-8", "replace")),
+            plain(_label(item, "topic")),
+            plain(_label(item, "sentiment")),
+            plain(item.get("title") or "", limit=60),
         )
     console.print(table)
+
+
+def _review_item(summary: bytes | None) -> dict[str, Any]:
+    """A queued article's summary; anything unreadable shows as empty fields."""
+    try:
+        item = json.loads(summary or b"{}")
+    except ValueError:
+        return {}
+    return item if isinstance(item, dict) else {}
+
+
+def _label(item: dict[str, Any], task: str) -> str:
+    result = item.get(task)
+    return str(result.get("label", "")) if isinstance(result, dict) else ""
 
 
 @app.command()
@@ -207,5 +235,5 @@ def run() -> None:
         _register_model_commands()
         app()
     except UserError as exc:
-        print(f"streamproc: error: {exc}", file=sys.stderr)
+        print(f"streamproc: error: {printable(redact(str(exc)))}", file=sys.stderr)
         sys.exit(2)
