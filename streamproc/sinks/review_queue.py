@@ -122,7 +122,7 @@ def classify_redis_error(exc: RedisError | OSError) -> TransientSinkError | Perm
     None for a client-side error (a bug)."""
     if isinstance(exc, AuthenticationError | AuthorizationError | NoPermissionError):
         return PermanentSinkError(f"Redis refused the review queue's credentials or permissions: {exc}")
-    if isinstance(exc, _TRANSIENT | OSError) or str(exc).startswith(_TRANSIENT_REPLIES):
+    if isinstance(exc, (*_TRANSIENT, OSError)) or str(exc).startswith(_TRANSIENT_REPLIES):
         return TransientSinkError(f"Redis review queue unavailable: {exc}")
     if isinstance(exc, ResponseError):
         return PermanentSinkError(f"Redis refused the review-queue script: {exc}")

@@ -13,8 +13,8 @@ import pytest
 from streamproc.config import Settings
 from streamproc.connections import async_redis_client
 from streamproc.sinks.review_queue import ReviewQueue
+from tests.hostile import hostile_records
 from tests.pipeline.harness import encode, make_articles, provision
-from tests.pipeline.test_hostile_records import hostile_records
 from tests.servers import free_port
 
 HOSTILE_TITLE = "\x1b]0;pwned\x07\x1b[2J\x1b]8;;https://x\x07 [/bold] 끝"  # set title, clear, link; markup

@@ -18,6 +18,7 @@ import pytest
 from streamproc.config import Settings
 from streamproc.ingest.article import Article
 from streamproc.publish.publisher import publish
+from tests.hostile import hostile_records
 from tests.pipeline.harness import (
     WorkerProcess,
     dead_letters,
@@ -27,29 +28,6 @@ from tests.pipeline.harness import (
     provision,
     wait_until_processed,
 )
-
-STAMP = "2026-11-20T09:00:00+09:00"
-
-
-def _article(doc_id: str, **extra: object) -> dict[str, object]:
-    return {"id": doc_id, "title": "정부 발표", "body": "본문", "published_at": STAMP, **extra}
-
-
-def hostile_records() -> list[tuple[str, str, bytes]]:
-    """(reason, fragment of the error, raw bytes) for each killer."""
-    good = json.dumps(_article("h-base"))[:-1]  # an article without its closing brace, to splice fields into
-    return [
-        ("invalid_json", "nested too deeply", b"[" * 100_000 + b"]" * 100_000),
-        ("invalid_json", "4300", f'{good}, "views": {"7" * 5000}}}'.encode()),
-        ("too_large", "bytes, over the limit", encode(_article("h-430k", body="가" * 143_000))),  # ~430 KB
-        ("too_large", "bytes, over the limit", encode(_article("h-1m", body="b" * 1_000_000))),  # ~1 MB
-        ("invalid_article", "600 bytes", encode(_article("가" * 200))),
-        ("invalid_article", "whitespace", encode(_article(" h-padded"))),
-        ("invalid_article", "score: nan", f'{good}, "score": NaN}}'.encode()),
-        ("invalid_article", "meta.rank: inf", f'{good}, "meta": {{"rank": Infinity}}}}'.encode()),
-        ("invalid_article", "big: inf", f'{good}, "big": 1e999999}}'.encode()),
-        ("invalid_article", "64-bit range", f'{good}, "tags": [1, {"9" * 30}]}}'.encode()),
-    ]
 
 
 @pytest.mark.slow
