@@ -131,3 +131,14 @@ def test_model_folders_must_exist(tmp_path: Path) -> None:
     env = {"STREAMPROC_TOPIC_MODEL_DIR": str(tmp_path), "STREAMPROC_SENTIMENT_MODEL_DIR": str(tmp_path / "gone")}
     line = _one_error_line(_run(["config"], env))
     assert "STREAMPROC_SENTIMENT_MODEL_DIR" in line and "gone" in line
+
+
+@pytest.mark.slow
+def test_publish_csv_with_an_oversized_cell_sends_the_rest(settings: Settings, stack_env, tmp_path: Path) -> None:
+    provision(settings)
+    path = tmp_path / "feed.csv"
+    stamp = "2026-11-20T09:00:00Z"
+    path.write_text(f'id,title,published_at\na1,"{"x" * 300_000}",{stamp}\na2,ok,{stamp}\na3,ok,{stamp}\n')
+    done = _run(["publish", str(path)], stack_env)
+    assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, done.stderr[-2000:]
+    assert f"sent 2 articles to {settings.topic_raw}, rejected 1" in done.stdout and "too_large" in done.stdout
