@@ -22,7 +22,12 @@ class Settings(BaseSettings):
     """Every setting has an environment variable `STREAMPROC_<NAME>` (upper case)."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        allow_inf_nan=False,  # no setting can work with NaN or infinity
     )
 
     # --- Kafka -----------------------------------------------------------------------------------
@@ -90,8 +95,8 @@ class Settings(BaseSettings):
     # --- Worker ----------------------------------------------------------------------------------
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
-    sink_retry_initial: float = Field(0.5, gt=0, description="first back-off (s) when a sink is down")
-    sink_retry_max: float = Field(30.0, gt=0, description="longest back-off (s) between sink retries")
+    sink_retry_initial: float = Field(0.5, gt=0, le=60, description="first back-off (s) when a sink is down")
+    sink_retry_max: float = Field(30.0, gt=0, le=3600, description="longest back-off (s) between sink retries")
     stall_after: float = Field(
         60.0,
         gt=0,
@@ -133,6 +138,23 @@ class Settings(BaseSettings):
             raise ValueError("set both STREAMPROC_TOPIC_MODEL_DIR and STREAMPROC_SENTIMENT_MODEL_DIR, or neither")
         return self
 
+    @model_validator(mode="after")
+    def _check_workable(self) -> Settings:
+        """Refuse at once what would only fail later: a model folder that is not there, back-offs that invert."""
+        for name in ("multitask_model_dir", "topic_model_dir", "sentiment_model_dir"):
+            directory = getattr(self, name)
+            if directory is not None and not directory.expanduser().is_dir():
+                raise ValueError(
+                    f"{ENV_PREFIX}{name.upper()}: no model in {directory} (no such directory): point it at a model "
+                    "folder, or unset it to use the default built by `streamproc models build-defaults`"
+                )
+        if self.sink_retry_initial > self.sink_retry_max:
+            raise ValueError(
+                f"{ENV_PREFIX}SINK_RETRY_INITIAL ({self.sink_retry_initial}) is larger than "
+                f"{ENV_PREFIX}SINK_RETRY_MAX ({self.sink_retry_max})"
+            )
+        return self
+
     @cached_property
     def default_model_dir(self) -> Path:
         """The default one-encoder-two-heads model built by `streamproc models build-defaults`."""
@@ -154,8 +176,9 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
-        name = _setting_name(error["loc"]) if error["loc"] else "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a check across settings: its message names the variables
+            raise UserError(f"config error: {message}") from None
         given = error.get("input")
         shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
-        message = error["msg"].removeprefix("Value error, ")
-        raise UserError(f"config error: {name}: {message}{shown}") from None
+        raise UserError(f"config error: {_setting_name(error['loc'])}: {message}{shown}") from None

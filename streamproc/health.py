@@ -7,6 +7,7 @@ from collections.abc import Callable
 from streamproc.config import Settings
 from streamproc.connections import elasticsearch_client, kafka_python_options, redis_client
 from streamproc.errors import UserError
+from streamproc.redact import redact
 
 HINT = "start the local stack with `streamproc stack up`, or fix"
 
@@ -24,10 +25,10 @@ def check_kafka(settings: Settings, timeout: float = 5.0) -> str:
         admin.close()
     except Exception as exc:
         raise UserError(
-            f"cannot reach Kafka at {settings.kafka_bootstrap_servers} ({type(exc).__name__}): "
+            f"cannot reach Kafka at {redact(settings.kafka_bootstrap_servers)} ({type(exc).__name__}): "
             f"{HINT} STREAMPROC_KAFKA_BOOTSTRAP_SERVERS"
         ) from None
-    return f"Kafka {settings.kafka_bootstrap_servers}"
+    return f"Kafka {redact(settings.kafka_bootstrap_servers)}"
 
 
 def check_elasticsearch(settings: Settings, timeout: float = 5.0) -> str:
@@ -37,11 +38,11 @@ def check_elasticsearch(settings: Settings, timeout: float = 5.0) -> str:
         version = client.info()["version"]["number"]
     except Exception as exc:
         raise UserError(
-            f"cannot reach Elasticsearch at {settings.es_url} ({type(exc).__name__}): {HINT} STREAMPROC_ES_URL"
+            f"cannot reach Elasticsearch at {redact(settings.es_url)} ({type(exc).__name__}): {HINT} STREAMPROC_ES_URL"
         ) from None
     finally:
         client.close()
-    return f"Elasticsearch {version} {settings.es_url}"
+    return f"Elasticsearch {version} {redact(settings.es_url)}"
 
 
 def check_redis(settings: Settings, timeout: float = 5.0) -> str:
@@ -52,11 +53,11 @@ def check_redis(settings: Settings, timeout: float = 5.0) -> str:
         version = client.info("server").get("redis_version", "?")
     except Exception as exc:
         raise UserError(
-            f"cannot reach Redis at {settings.redis_url} ({type(exc).__name__}): {HINT} STREAMPROC_REDIS_URL"
+            f"cannot reach Redis at {redact(settings.redis_url)} ({type(exc).__name__}): {HINT} STREAMPROC_REDIS_URL"
         ) from None
     finally:
         client.close()
-    return f"Redis {version} {settings.redis_url}"
+    return f"Redis {version} {redact(settings.redis_url)}"
 
 
 CHECKS: dict[str, Callable[[Settings], str]] = {

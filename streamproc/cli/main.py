@@ -14,8 +14,10 @@ from rich.table import Table
 
 from streamproc.cli.operate import register as register_operations
 from streamproc.cli.review import review_app
+from streamproc.cli.safe_text import plain, printable
 from streamproc.config import Settings, load_settings
 from streamproc.errors import UserError
+from streamproc.redact import install_log_redaction, redact
 
 app = typer.Typer(
     help="Streaming news classification: Kafka -> topic + sentiment -> Elasticsearch + review queue.",
@@ -32,6 +34,7 @@ console = Console()
 def setup_logging(level: str = "INFO") -> None:
     """Plain timestamped logs; client libraries that log connection settings stay quiet."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
     for noisy in ("aiokafka", "elastic_transport", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # kafka-python (CLI tools only) logs every refused connection; its failures surface as exceptions.
@@ -52,7 +55,7 @@ def show_config() -> None:
     settings = load_settings()
     table = Table("environment variable", "value")
     for name in Settings.model_fields:
-        table.add_row(f"STREAMPROC_{name.upper()}", str(getattr(settings, name)))
+        table.add_row(f"STREAMPROC_{name.upper()}", plain(redact(str(getattr(settings, name)))))
     console.print(table)
 
 
@@ -68,9 +71,9 @@ def health(
     failed = False
     for name, check in CHECKS.items():
         try:
-            console.print(f"ok    {check(settings)}")
+            console.print(plain(f"ok    {check(settings)}"))
         except UserError as exc:
-            console.print(f"FAIL  {name}: {exc}", markup=False)
+            console.print(plain(f"FAIL  {name}: {redact(str(exc))}"))
             failed = True
     if not failed and window > 0:
         try:
@@ -162,7 +165,7 @@ def publish_command(
     else:
         console.print(f"sent {summary.sent} articles to {settings.topic_raw}, rejected {invalid}")
     for reason, count in summary.rejected.most_common():
-        console.print(f"  {count:5d} {reason}: e.g. {summary.examples[reason]}", markup=False)
+        console.print(plain(f"  {count:5d} {reason}: e.g. {summary.examples[reason]}"))
 
 
 @app.command()
@@ -205,5 +208,5 @@ def run() -> None:
         _register_model_commands()
         app()
     except UserError as exc:
-        print(f"streamproc: error: {exc}", file=sys.stderr)
+        print(f"streamproc: error: {printable(redact(str(exc)))}", file=sys.stderr)
         sys.exit(2)

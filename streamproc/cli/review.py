@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,8 +18,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from streamproc.cli.safe_text import plain
 from streamproc.config import load_settings
 from streamproc.errors import UserError
+from streamproc.redact import redact
 from streamproc.review.desk import ReviewError
 from streamproc.review.service import ReviewService, export_paths, summary_line, write_export
 
@@ -30,14 +31,6 @@ review_app = typer.Typer(
 )
 console = Console()
 Reviewer = Annotated[str | None, typer.Option("--reviewer", help="your name (default: $STREAMPROC_REVIEWER or $USER)")]
-
-
-def plain(value: object, limit: int | None = None) -> Text:
-    """Untrusted text as a rich `Text`: no markup, control characters removed, optionally shortened."""
-    text = "".join(c if c in "\n\t" or unicodedata.category(c)[0] != "C" else " " for c in str(value or ""))
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return Text(text)
 
 
 def reviewer_name(given: str | None) -> str:
@@ -55,7 +48,7 @@ def service() -> Iterator[ReviewService]:
     except ReviewError as exc:
         raise UserError(str(exc)) from None
     except (RedisConnectionError, RedisTimeoutError) as exc:
-        raise UserError(f"Redis at {settings.redis_url} does not answer ({exc}); is the stack up?") from None
+        raise UserError(f"Redis at {redact(settings.redis_url)} does not answer ({exc}); is the stack up?") from None
     finally:
         svc.close()
 

@@ -23,6 +23,7 @@ from streamproc.ingest.article import Article
 from streamproc.ingest.validate import parse_article
 from streamproc.publish.publisher import publish
 from streamproc.publish.reader import read_records
+from streamproc.redact import redact
 from streamproc.sinks.review_queue import ReviewKeys
 from streamproc.stack.up import bring_up
 from streamproc.worker.lag import LagMonitor
@@ -132,7 +133,7 @@ def _print_summary(settings: Settings, ids: list[str], start: dict[int, int], co
     dead = _dead_letters_since(settings, start)
 
     table = Table("where", "count", "find it at")
-    table.add_row("indexed in Elasticsearch", str(indexed), f"{settings.es_url}/{settings.es_index}")
+    table.add_row("indexed in Elasticsearch", str(indexed), f"{redact(settings.es_url)}/{settings.es_index}")
     table.add_row("queued for review", str(queued), f"Redis {keys.pending} (`streamproc review`)")
     table.add_row("dead-lettered", str(sum(dead.values())), f"Kafka topic {settings.topic_deadletter}")
     console.print(table)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ID_PATTERN = re.compile(r"^[\w.:@/+=-]{1,200}$")
+MAX_ID_BYTES = 512  # Elasticsearch's `_id` limit, in UTF-8 bytes (a 200-character Korean id is 600 bytes)
 
 
 def normalize_url(url: str) -> str:
@@ -39,6 +40,21 @@ class Article(BaseModel):
     source: str | None = Field(default=None, max_length=500)
     published_at: AwareDatetime
     lang: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _refuse_padded_id(cls, value: object) -> object:
+        # Trimming would map two different raw ids (" a" and "a") to one document: refuse instead.
+        if isinstance(value, str) and value != value.strip():
+            raise ValueError("id has leading or trailing whitespace (ids are used as given, never trimmed)")
+        return value
+
+    @field_validator("id")
+    @classmethod
+    def _check_id_bytes(cls, value: str) -> str:
+        if (size := len(value.encode("utf-8"))) > MAX_ID_BYTES:
+            raise ValueError(f"id is {size} bytes in UTF-8, over Elasticsearch's limit of {MAX_ID_BYTES}")
+        return value
 
     @field_validator("url")
     @classmethod

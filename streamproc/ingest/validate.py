@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from streamproc.ingest.article import Article
+from streamproc.ingest.json_limits import unindexable_value
 
 Reason = Literal[
     "too_large", "not_utf8", "invalid_json", "not_an_object", "invalid_article", "inference_failed", "index_rejected"
@@ -37,12 +38,25 @@ def parse_article(raw: bytes | None, max_bytes: int) -> Article | Rejection:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         return Rejection("invalid_json", f"value is not JSON: {exc}")
+    except Exception as exc:  # untrusted bytes: whatever the parser cannot take is bad input, never a crash
+        return Rejection("invalid_json", f"value cannot be parsed as JSON: {_parser_error(exc)}")
     if not isinstance(data, dict):
         return Rejection("not_an_object", f"expected a JSON object, got {type(data).__name__}")
+    problem = unindexable_value(data)
+    if problem is not None:
+        return Rejection("invalid_article", problem)
     try:
         return Article.model_validate(data)
     except ValidationError as exc:
         return Rejection("invalid_article", describe_validation_error(exc))
+    except Exception as exc:  # a validator choking on hostile input is still the input's fault
+        return Rejection("invalid_article", f"article cannot be validated: {type(exc).__name__}")
+
+
+def _parser_error(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 def describe_validation_error(exc: ValidationError) -> str:

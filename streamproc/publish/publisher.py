@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 from tqdm import tqdm
 
 from streamproc.config import Settings
@@ -24,8 +25,12 @@ class PublishSummary:
 
     def reject(self, rejection: Rejection) -> None:
         """Count a refused record, keeping the first error message of each reason."""
-        self.rejected[rejection.reason] += 1
-        self.examples.setdefault(rejection.reason, rejection.error)
+        self.refuse(rejection.reason, rejection.error)
+
+    def refuse(self, reason: str, error: str) -> None:
+        """Count a record that was not sent or not confirmed, by reason."""
+        self.rejected[reason] += 1
+        self.examples.setdefault(reason, error)
 
 
 def publish(
@@ -38,6 +43,8 @@ def publish(
     """
     producer = KafkaProducer(**kafka_python_options(settings), acks="all", linger_ms=20, retries=5)
     summary = PublishSummary()
+    failures: list[Exception] = []  # filled by the producer's I/O thread; list.append is atomic
+    sent = 0
     try:
         for raw in tqdm(records, desc=f"publishing to {settings.topic_raw}", unit=" rec", disable=not progress):
             parsed = parse_article(raw, settings.max_article_bytes)
@@ -48,9 +55,16 @@ def publish(
                 key = None
             else:
                 key = parsed.id.encode("utf-8")
-            producer.send(settings.topic_raw, key=key, value=raw)
-            summary.sent += 1
+            try:
+                producer.send(settings.topic_raw, key=key, value=raw).add_errback(failures.append)
+            except KafkaError as exc:  # e.g. larger than the producer's max_request_size: refuse this one only
+                summary.refuse("not_sendable", f"Kafka refused the record: {type(exc).__name__}")
+                continue
+            sent += 1
         producer.flush()
     finally:
         producer.close()
+    for exc in failures:
+        summary.refuse("not_sendable", f"Kafka refused the record: {type(exc).__name__}: {exc}")
+    summary.sent = sent - len(failures)
     return summary

@@ -10,7 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Literal
 
+from streamproc.errors import UserError
+
 Format = Literal["jsonl", "csv"]
+CSV_FIELD_LIMIT = 2**31 - 1  # the largest the csv module takes on every platform
 
 
 def detect_format(path: str) -> Format:
@@ -29,9 +32,15 @@ def read_records(path: str, fmt: Format | None = None) -> Iterator[bytes]:
     fmt = fmt or detect_format(path)
     with _open(path) as handle:
         if fmt == "csv":
-            for row in csv.DictReader(handle):
-                obj = {key: value for key, value in row.items() if key and value not in (None, "")}
-                yield json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            # Oversized cells become records that validation refuses as too_large, not a crash of the reader.
+            csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+            rows = csv.DictReader(handle)
+            try:
+                for row in rows:
+                    obj = {key: value for key, value in row.items() if key and value not in (None, "")}
+                    yield json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            except csv.Error as exc:
+                raise UserError(f"{path}: CSV line {rows.line_num} cannot be read: {exc}") from None
         else:
             for line in handle:
                 if line.strip():

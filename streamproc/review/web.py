@@ -27,6 +27,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from streamproc.config import Settings
 from streamproc.errors import UserError
+from streamproc.redact import redact
 from streamproc.review.desk import ReviewError, check_reviewer
 from streamproc.review.service import ReviewService
 
@@ -157,7 +158,8 @@ def create_review_app(settings: Settings, service: ReviewService | None = None) 
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)
     async def redis_down(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse(f"Redis does not answer ({settings.redis_url}); try again soon", status_code=503)
+        message = f"Redis does not answer ({redact(settings.redis_url)}); try again soon"
+        return PlainTextResponse(message, status_code=503)
 
     @app.get("/healthz", response_class=PlainTextResponse)
     async def healthz() -> str:

@@ -8,14 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch
+from elasticsearch import (
+    ApiError,
+    AsyncElasticsearch,
+    SerializationError,
+    SSLError,
+    TransportError,
+    UnsupportedProductError,
+)
 from elasticsearch.helpers import async_bulk
 
-from streamproc.sinks.retry import TransientSinkError
+from streamproc.sinks.retry import PermanentSinkError, TransientSinkError
 
 
 class ElasticsearchSink:
-    """Indexes one batch at a time; raises `TransientSinkError` when the batch should be retried."""
+    """Indexes one batch at a time; raises `TransientSinkError` when the batch should be retried.
+
+    A request Elasticsearch refuses for good raises `PermanentSinkError`; a document the client cannot
+    serialise is a bug and raises `SerializationError` as it is.
+    """
 
     def __init__(self, client: AsyncElasticsearch, index: str) -> None:
         self.client = client
@@ -41,8 +52,10 @@ class ElasticsearchSink:
         ]
         try:
             _, errors = await async_bulk(self.client, actions, raise_on_error=False, max_retries=0)
-        except Exception as exc:  # transport errors: the cluster is unreachable or overloaded
-            raise TransientSinkError(f"Elasticsearch bulk request failed: {exc}") from exc
+        except SerializationError:
+            raise  # a document that cannot be written as JSON: a bug, not the server's state
+        except (ApiError, TransportError) as exc:
+            raise classify_elasticsearch_error(exc) from exc
         rejected: dict[str, str] = {}
         for error in errors:  # type: ignore[union-attr]
             item = next(iter(error.values()))
@@ -51,6 +64,15 @@ class ElasticsearchSink:
                 raise TransientSinkError(f"Elasticsearch answered {status} for {item.get('_id')}")
             rejected[str(item.get("_id"))] = f"{status}: {_reason(item.get('error'))}"
         return rejected
+
+
+def classify_elasticsearch_error(exc: ApiError | TransportError) -> Exception:
+    """Transient (connection, timeout, 429, 5xx) or permanent (TLS, auth, other 4xx, not Elasticsearch)."""
+    if isinstance(exc, SSLError | UnsupportedProductError):
+        return PermanentSinkError(f"Elasticsearch refused the connection for good: {exc}")
+    if isinstance(exc, ApiError) and exc.status_code != 429 and exc.status_code < 500:
+        return PermanentSinkError(f"Elasticsearch refused the bulk request ({exc.status_code}): {exc}")
+    return TransientSinkError(f"Elasticsearch bulk request failed: {exc}")
 
 
 def _reason(error: Any) -> str:

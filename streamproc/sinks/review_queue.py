@@ -19,10 +19,34 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    BusyLoadingError,
+    ClusterDownError,
+    MasterDownError,
+    NoPermissionError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from streamproc.sinks.retry import TransientSinkError
+from streamproc.sinks.retry import PermanentSinkError, TransientSinkError
+
+# Server states that pass: loading, fail-over, cluster reconfiguring, out of memory until something is freed.
+_TRANSIENT = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    ReadOnlyError,
+    TryAgainError,
+    ClusterDownError,
+    MasterDownError,
+)
+_TRANSIENT_REPLIES = ("OOM", "LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY")
 
 _PUSH = """
 local added = 0
@@ -93,7 +117,10 @@ class ReviewQueue:
         self._push = client.register_script(_PUSH)
 
     async def push(self, documents: list[dict[str, Any]]) -> int:
-        """Queue documents by their max uncertainty; returns how many were new. Raises `TransientSinkError`."""
+        """Queue documents by their max uncertainty; returns how many were new.
+
+        Raises `TransientSinkError` (retry) or `PermanentSinkError` (credentials, permissions, a refused script).
+        """
         if not documents:
             return 0
         args: list[str | float] = [self.max_size]
@@ -103,8 +130,11 @@ class ReviewQueue:
         keys = [k.pending, k.items, k.reviewed, k.leases, k.skipped, k.stats]
         try:
             return int(await self._push(keys=keys, args=args))
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise TransientSinkError(f"Redis review queue unreachable: {exc}") from exc
+        except (RedisError, OSError) as exc:
+            classified = classify_redis_error(exc)
+            if classified is None:
+                raise  # e.g. DataError: the worker passed something it should not have; a bug, not Redis's state
+            raise classified from exc
 
     async def size(self) -> int:
         """How many articles wait for review."""
@@ -114,6 +144,18 @@ class ReviewQueue:
         """The most uncertain waiting article ids with their priority."""
         rows = await self.client.zrevrange(self.keys.pending, 0, limit - 1, withscores=True)
         return [(_text(member), float(score)) for member, score in rows]
+
+
+def classify_redis_error(exc: RedisError | OSError) -> TransientSinkError | PermanentSinkError | None:
+    """Transient while Redis is down, loading, failing over or out of memory; permanent when it refuses us;
+    None for a client-side error (a bug)."""
+    if isinstance(exc, AuthenticationError | AuthorizationError | NoPermissionError):
+        return PermanentSinkError(f"Redis refused the review queue's credentials or permissions: {exc}")
+    if isinstance(exc, (*_TRANSIENT, OSError)) or str(exc).startswith(_TRANSIENT_REPLIES):
+        return TransientSinkError(f"Redis review queue unavailable: {exc}")
+    if isinstance(exc, ResponseError):
+        return PermanentSinkError(f"Redis refused the review-queue script: {exc}")
+    return None
 
 
 def _text(value: bytes | str) -> str:

@@ -14,14 +14,18 @@ from streamproc.config import Settings
 from streamproc.connections import async_elasticsearch_client, async_redis_client, faust_broker_credentials
 from streamproc.inference.loader import load_pipeline_predictor
 from streamproc.inference.predictor import Predictor
+from streamproc.sinks.deadletter import deadletter_key
+from streamproc.sinks.deadletter_sink import DeadLetterSink
 from streamproc.sinks.document import SourcePosition
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
+from streamproc.sinks.retry import PermanentSinkError
 from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.worker import metrics
 from streamproc.worker.batch import BatchProcessor, RawRecord
 from streamproc.worker.logs import worker_logging_config
 from streamproc.worker.model_watch import ModelWatch
 from streamproc.worker.monitor import install_monitoring
+from streamproc.worker.offsets import commit_acknowledged, worker_data_dir
 
 log = logging.getLogger(__name__)
 EXIT_BATCH_FAILED = 70  # EX_SOFTWARE
@@ -47,6 +51,7 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         logging_config=worker_logging_config(settings),
+        datadir=worker_data_dir(settings),
     )
     raw_topic = app.topic(
         settings.topic_raw,
@@ -56,8 +61,11 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
         value_serializer="raw",
         partitions=settings.topic_partitions,
     )
-    deadletter_topic = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
     install_monitoring(app, settings)
+    deadletters = DeadLetterSink(
+        lambda key, value: app.producer.send(settings.topic_deadletter, key, value, None, None, None),
+        settings.topic_deadletter,
+    )
     inference_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
 
     async def build_processor() -> BatchProcessor:
@@ -85,20 +93,21 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
             async for events in stream.noack_take(settings.batch_size, within=settings.batch_max_wait):
                 batch: list[EventT] = list(events)
                 processor.predictor = await watch.current()  # a promoted model takes over between batches
+                # Faust would acknowledge the batch after an agent crash; exit without committing instead, so
+                # the batch is redelivered once the worker is restarted (at-least-once holds).
                 try:
                     result = await processor.process([_raw_record(event) for event in batch])
+                    letters = [(deadletter_key(letter.record.key), letter.payload()) for letter in result.dead_letters]
+                    await deadletters.write_until_done(letters, settings.sink_retry_initial, settings.sink_retry_max)
+                except PermanentSinkError as exc:
+                    log.critical("%s; exiting without acknowledging the batch", exc)
+                    os._exit(EXIT_BATCH_FAILED)
                 except Exception:
-                    # Faust would acknowledge the batch after an agent crash; exit without committing instead,
-                    # so the batch is redelivered once the worker is restarted (at-least-once holds).
                     log.critical("cannot process a batch; exiting without acknowledging it", exc_info=True)
                     os._exit(EXIT_BATCH_FAILED)
-                deliveries = [
-                    await deadletter_topic.send(key=letter.record.key, value=letter.payload(), force=True)
-                    for letter in result.dead_letters
-                ]
-                await asyncio.gather(*deliveries)  # the dead-letter topic confirmed every record
                 for event in batch:
                     await stream.ack(event)
+                await commit_acknowledged(app)
         finally:
             watch.close()
             await processor.close()

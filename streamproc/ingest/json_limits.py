@@ -1,0 +1,43 @@
+"""Values that JSON allows but Elasticsearch refuses: non-finite numbers, integers beyond 64 bits, deep nesting.
+
+Checked at validation time so such records become `invalid_article` with the path of the bad value, instead of
+being classified and then refused by Elasticsearch (`index_rejected`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+MAX_DEPTH = 64  # far beyond real articles, well inside every JSON serializer's and parser's own limit
+
+
+def unindexable_value(data: Any) -> str | None:
+    """Describe the first value Elasticsearch would refuse (`path: problem`), or None. Never recurses."""
+    problem = _first_problem(data)
+    if problem is None:
+        return None
+    path, what = problem
+    shown = path if len(path) <= 80 else path[:80] + "…"
+    return f"{shown or 'record'}: {what}"
+
+
+def _first_problem(data: Any) -> tuple[str, str] | None:
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return path, f"nested deeper than {MAX_DEPTH} levels"
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            return path, f"{value} is not a finite number (NaN, Infinity or out of range)"
+        if isinstance(value, int) and not LONG_MIN <= value <= LONG_MAX:
+            return path, f"integer of {len(str(abs(value)))} digits is outside the 64-bit range"
+        if isinstance(value, dict):
+            items = [(f"{path}.{key}" if path else str(key), item, depth + 1) for key, item in value.items()]
+            stack.extend(reversed(items))  # report in document order
+        elif isinstance(value, list):
+            stack.extend(reversed([(f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value)]))
+    return None
