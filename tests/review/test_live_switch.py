@@ -24,8 +24,7 @@ from tests.tiny_models import build_multihead
 
 @pytest.mark.slow
 def test_promote_mid_stream(settings: Settings, tiny_model_dir: Path, tmp_path: Path, monkeypatch) -> None:
-    link = settings.model_store / "default"
-    monkeypatch.setenv("STREAMPROC_MULTITASK_MODEL_DIR", str(link))
+    monkeypatch.delenv("STREAMPROC_MULTITASK_MODEL_DIR")  # serve through the model store's `default` link
     monkeypatch.setenv("STREAMPROC_MODEL_POLL_SECONDS", "0.2")
     monkeypatch.setenv("STREAMPROC_BATCH_SIZE", "8")
     monkeypatch.setenv("STREAMPROC_BATCH_MAX_WAIT", "0.2")
