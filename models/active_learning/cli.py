@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from models.active_learning.data_sets import STUDY_SETS
+from models.active_learning.heads import DEFAULT_C
 from models.active_learning.simulate import FULL_CHECKPOINTS, LOSS_TARGETS, SimSettings
 from models.active_learning.strategies import STRATEGIES
 from streamproc.config import load_settings
@@ -42,7 +43,7 @@ def al_sim(
     loss_target: Annotated[str, typer.Option(help=f"what the loss module ranks: {' or '.join(LOSS_TARGETS)}")] = (
         "in_sample"
     ),
-    c: Annotated[float, typer.Option(help="inverse regularisation of the retrained logistic regression")] = 0.1,
+    c: Annotated[float, typer.Option(help="inverse regularisation of the retrained logistic regression")] = DEFAULT_C,
     fine_tune: Annotated[
         bool, typer.Option(help="retrain the whole encoder each round instead of heads on frozen features (slow)")
     ] = False,

@@ -23,14 +23,14 @@ class LossModule:
 
     def __init__(
         self,
-        epochs: int = 40,
-        batch_size: int = 64,
+        steps: int = 100,
+        batch_size: int = 128,
         lr: float = 1e-3,
         weight_decay: float = 5e-4,
         margin: float = 1.0,
         seed: int = 0,
     ) -> None:
-        self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
+        self.steps, self.batch_size, self.lr = steps, batch_size, lr
         self.weight_decay, self.margin, self.seed = weight_decay, margin, seed
         self.head: LossPredictionHead | None = None
 
@@ -44,17 +44,13 @@ class LossModule:
         target = torch.from_numpy(np.asarray(losses, dtype=np.float32))
         n = len(target)
         head.train()
-        for _ in range(self.epochs):
-            order = torch.randperm(n, generator=generator)
-            for start in range(0, n - 1, self.batch_size):
-                index = order[start : start + self.batch_size]
-                if len(index) < 2:
-                    continue
-                predicted = _forward(head, [x[index] for x in inputs])
-                loss = margin_ranking_loss(predicted, target[index], self.margin)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+        for _ in range(self.steps):  # a fixed number of steps: the cost does not grow with the labeled set
+            index = torch.randperm(n, generator=generator)[: self.batch_size]
+            predicted = _forward(head, [x[index] for x in inputs])
+            loss = margin_ranking_loss(predicted, target[index], self.margin)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
         self.head = head.eval()
         return self
 

@@ -50,7 +50,7 @@ class SimSettings:
     checkpoints: tuple[float, ...] = DEFAULT_CHECKPOINTS
     c: float = DEFAULT_C
     loss_target: str = "in_sample"
-    loss_epochs: int = 40
+    loss_steps: int = 100
 
 
 @dataclass
@@ -166,7 +166,7 @@ def _scores(
     if strategy == "predicted_loss":
         labeled = np.flatnonzero(is_labeled)
         losses = _target_losses(data, classifier, labeled, seed, settings)
-        module = LossModule(epochs=settings.loss_epochs, seed=seed + len(labeled))
+        module = LossModule(steps=settings.loss_steps, seed=seed + len(labeled))
         module.fit([layer[labeled] for layer in data.pool_layers], losses)
         scores.predicted_loss = module.predict([layer[unlabeled] for layer in data.pool_layers])
     return scores

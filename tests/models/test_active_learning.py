@@ -55,7 +55,7 @@ def test_checkpoints_start_with_a_stratified_seed_and_grow() -> None:
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_every_strategy_runs_a_paired_curve(strategy: str) -> None:
     data = _prepared()
-    settings = SimSettings(checkpoints=(0.05, 0.10), loss_epochs=5)
+    settings = SimSettings(checkpoints=(0.05, 0.10), loss_steps=20)
     run = run_curve(data, strategy, seed=1, settings=settings)
     assert run["sizes"] == [50, 75, 150]
     assert len(run["macro_f1"]) == 3 and all(0.3 < f <= 1 for f in run["macro_f1"])
@@ -86,14 +86,14 @@ def test_loss_module_learns_to_rank_losses() -> None:
     rng = np.random.default_rng(2)
     layers = [rng.normal(0, 1, (600, 24)).astype(np.float32) for _ in range(3)]
     losses = np.exp(layers[2][:, 0] + 0.5 * layers[0][:, 1])  # depends on two layers' features
-    module = LossModule(epochs=30, seed=0).fit([x[:400] for x in layers], losses[:400])
+    module = LossModule(steps=300, seed=0).fit([x[:400] for x in layers], losses[:400])
     predicted = module.predict([x[400:] for x in layers])
     assert spearmanr(predicted, losses[400:]).statistic > 0.8
 
 
 def test_study_summary_compares_with_random_and_margin() -> None:
     data = _prepared()
-    settings = SimSettings(checkpoints=(0.05, 0.10, 0.25), loss_epochs=5)
+    settings = SimSettings(checkpoints=(0.05, 0.10, 0.25), loss_steps=20)
     result = run_study([data], ["random", "margin", "predicted_loss"], [0, 1], settings)
     summary = result["datasets"]["blobs"]["summary"]
     assert summary["margin"]["0.10"]["labels"] == 150 and summary["margin"]["0.25"]["labels"] == 375
