@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Protocol
 
+import numpy as np
 from datasketches import kll_doubles_sketch
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -24,6 +26,7 @@ from redis.exceptions import WatchError
 from streamproc.config import Settings
 from streamproc.sinks.retry import TransientSinkError
 
+log = logging.getLogger(__name__)
 SKETCH_K = 400
 MAX_WATCH_ATTEMPTS = 50
 
@@ -70,8 +73,8 @@ class ReviewBudget:
 
     async def _merge(self, uncertainties: list[float]) -> kll_doubles_sketch:
         batch = kll_doubles_sketch(self.k)
-        for value in uncertainties:
-            batch.update(float(value))
+        if uncertainties:
+            batch.update(np.asarray(uncertainties, dtype=np.float64))
         async with self.client.pipeline(transaction=True) as pipe:
             for _ in range(MAX_WATCH_ATTEMPTS):
                 try:
@@ -94,7 +97,12 @@ class ReviewBudget:
         raise TransientSinkError("Redis review budget: too many concurrent updates")
 
     def _load(self, raw: bytes | None) -> kll_doubles_sketch:
-        return kll_doubles_sketch.deserialize(raw) if raw else kll_doubles_sketch(self.k)
+        if raw:
+            try:
+                return kll_doubles_sketch.deserialize(raw)
+            except (RuntimeError, ValueError, IndexError):  # what datasketches raises on bad bytes
+                log.warning("review budget: unreadable sketch in %s, starting a new estimate", self.key)
+        return kll_doubles_sketch(self.k)
 
 
 def budget_key(prefix: str, strategy: str, versions: dict[str, str]) -> str:

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from models.active_learning.data_sets import STUDY_SETS
 from models.active_learning.heads import DEFAULT_C
@@ -57,7 +56,7 @@ def al_sim(
     """Simulate reviewers labeling what each strategy picks; write JSON, a Markdown table and a PNG."""
     import torch
 
-    from models.active_learning.report import table_header, table_rows, write_outputs
+    from models.active_learning.report import markdown, write_outputs
     from models.encoder import ensure_encoder
 
     names = data_set or list(STUDY_SETS)
@@ -86,9 +85,6 @@ def al_sim(
         result = run_study(
             prepared_sets(settings.data_dir, names, base_dir, cache, pool_limit), strategies, seed_list, sim
         )
-    table = Table(*table_header())
-    for row in table_rows(result):
-        table.add_row(*row)
-    console.print(table)
+    console.print(markdown(result), markup=False, soft_wrap=True)
     written = write_outputs(result, out_dir)
     console.print(f"written: {', '.join(str(p) for p in written)}", soft_wrap=True, markup=False)

@@ -61,6 +61,7 @@ def test_fallback_until_warmed_up_and_fixed_threshold_by_default(settings: Setti
     async def scenario() -> list[float]:
         client = async_redis_client(settings)
         key = budget_key(settings.review_key_prefix, "margin", {})
+        await client.hset(key, mapping={"current": b"junk", "previous": b"\x00" * 40})  # unreadable: start over
         budget = ReviewBudget(client, key, 0.1, warmup=100, window=1000, fallback=0.9)
         first = await budget.threshold([0.1] * 60)  # 60 seen < 100: the fixed threshold
         second = await budget.threshold([i / 100 for i in range(100)])  # 160 seen: the 90 % quantile
