@@ -91,6 +91,19 @@ class Settings(BaseSettings):
     review_threshold: float = Field(
         0.9, ge=0, description="an article goes to review when its uncertainty (topic or sentiment) >= this"
     )
+    review_share: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="review budget: queue about this share of articles (the least certain), instead of the "
+        "fixed threshold; estimated online, shared by all workers through Redis",
+    )
+    review_share_warmup: int = Field(
+        500, ge=1, description="uncertainties seen before the budget replaces the fixed threshold"
+    )
+    review_share_window: int = Field(
+        50_000, ge=100, description="the budget's quantile covers the last window to 2x window articles"
+    )
 
     # --- Worker ----------------------------------------------------------------------------------
     web_host: str = "127.0.0.1"

@@ -188,6 +188,7 @@ register_operations(app)
 
 
 def _register_model_commands() -> None:
+    from models.active_learning.cli import register as register_active_learning
     from models.cli_build import register as register_build
     from models.cli_registry import register as register_registry
     from models.cli_train import register as register_train
@@ -199,6 +200,7 @@ def _register_model_commands() -> None:
     bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
     register_train(app, bench_app)
     app.add_typer(bench_app, name="bench")
+    register_active_learning(app)
 
 
 def run() -> None:

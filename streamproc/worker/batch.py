@@ -17,6 +17,7 @@ from streamproc.inference.classify import Classification, classify
 from streamproc.inference.predictor import Predictor
 from streamproc.ingest.article import Article
 from streamproc.ingest.validate import Rejection, parse_article
+from streamproc.review_policy import review_policy
 from streamproc.sinks.deadletter import deadletter_record
 from streamproc.sinks.document import SourcePosition, enriched_document
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
@@ -78,6 +79,7 @@ class BatchProcessor:
         self.elasticsearch = elasticsearch
         self.review_queue = review_queue
         self.executor = executor
+        self.review_policy = review_policy(settings, review_queue.client, predictor.versions)
 
     async def close(self) -> None:
         """Close the sink connections."""
@@ -148,13 +150,15 @@ class BatchProcessor:
         if not classified:
             return
         items = [item for item, _ in classified]
+        backoff = (settings.sink_retry_initial, settings.sink_retry_max)
+        uncertainties = [classification.max_uncertainty for _, classification in classified]
+        threshold = await retry_until_done(
+            lambda: self.review_policy.threshold(uncertainties), "Redis review budget", *backoff
+        )
         documents = [
-            enriched_document(
-                article, classification, self.predictor.versions, settings.review_threshold, record.position
-            )
+            enriched_document(article, classification, self.predictor.versions, threshold, record.position)
             for (article, record), classification in classified
         ]
-        backoff = (settings.sink_retry_initial, settings.sink_retry_max)
         rejected = await retry_until_done(
             lambda: self.elasticsearch.index_batch(documents),
             "Elasticsearch bulk index",
