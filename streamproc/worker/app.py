@@ -92,7 +92,7 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
         try:
             async for events in stream.noack_take(settings.batch_size, within=settings.batch_max_wait):
                 batch: list[EventT] = list(events)
-                processor.predictor = await watch.current()  # a promoted model takes over between batches
+                processor.use_predictor(await watch.current())  # a promoted model takes over between batches
                 # Faust would acknowledge the batch after an agent crash; exit without committing instead, so
                 # the batch is redelivered once the worker is restarted (at-least-once holds).
                 try:

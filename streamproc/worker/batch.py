@@ -81,6 +81,12 @@ class BatchProcessor:
         self.executor = executor
         self.review_policy = review_policy(settings, review_queue.client, predictor.versions)
 
+    def use_predictor(self, predictor: Predictor) -> None:
+        """Serve the next batches with `predictor` (e.g. a promoted model); a new model starts its own review budget."""
+        if predictor is not self.predictor:
+            self.predictor = predictor
+            self.review_policy = review_policy(self.settings, self.review_queue.client, predictor.versions)
+
     async def close(self) -> None:
         """Close the sink connections."""
         await self.elasticsearch.client.close()
