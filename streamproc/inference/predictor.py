@@ -83,7 +83,7 @@ class MultiHeadPredictor(_TorchPredictor):
 
         dtype = torch.float16 if device.type == "cuda" else None
         self.model = MultiHeadClassifier.load(directory, dtype=dtype).to(device)
-        limit = _position_limit(self.model.encoder.config, max_tokens)
+        limit = position_limit(self.model.encoder.config, max_tokens)
         super().__init__(AutoTokenizer.from_pretrained(directory / "encoder"), device, limit)
         self.tasks = self.model.tasks
         self.versions = {task: self.model.version for task in self.tasks}
@@ -113,7 +113,7 @@ class SequenceClassifierPredictor(_TorchPredictor):
         dtype = torch.float16 if device.type == "cuda" else None
         model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True, dtype=dtype)
         self.model = model.to(device).eval()
-        super().__init__(AutoTokenizer.from_pretrained(directory), device, _position_limit(model.config, max_tokens))
+        super().__init__(AutoTokenizer.from_pretrained(directory), device, position_limit(model.config, max_tokens))
         id2label = model.config.id2label
         self.tasks = {task: [id2label[i] for i in range(len(id2label))]}
         self.versions = {task: _folder_version(directory)}
@@ -161,7 +161,7 @@ def load_model(
     return SequenceClassifierPredictor(directory, task or directory.name, resolved, max_tokens)
 
 
-def _position_limit(config, max_tokens: int) -> int:
+def position_limit(config, max_tokens: int) -> int:
     """`max_tokens`, capped at what the model's position embeddings can take (XLM-R style ids start at 2)."""
     positions = getattr(config, "max_position_embeddings", None)
     if positions is None:

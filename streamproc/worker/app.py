@@ -18,6 +18,7 @@ from streamproc.sinks.document import SourcePosition
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
 from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.worker.batch import BatchProcessor, RawRecord
+from streamproc.worker.thread_names import name_native_threads
 
 log = logging.getLogger(__name__)
 EXIT_BATCH_FAILED = 70  # EX_SOFTWARE
@@ -52,7 +53,7 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
         partitions=settings.topic_partitions,
     )
     deadletter_topic = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
-    inference_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+    inference_thread = ThreadPoolExecutor(1, "inference", initializer=name_native_threads)
 
     async def build_processor() -> BatchProcessor:
         loaded = predictor
@@ -73,6 +74,7 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
     @app.agent(raw_topic, name="classify-articles")
     async def classify_articles(stream: faust.StreamT) -> None:
         processor = await build_processor()
+        name_native_threads()  # thread names in `top -H`, py-spy and `streamproc bench pipeline`
         try:
             async for events in stream.noack_take(settings.batch_size, within=settings.batch_max_wait):
                 batch: list[EventT] = list(events)
