@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     topic_deadletter: str = Field("news.deadletter", min_length=1)
     topic_partitions: int = Field(4, ge=1, le=1024)
     topic_replication: int = Field(1, ge=1, le=16)
+    kafka_empty_fetch_floor: float = Field(
+        0.2, ge=0, le=5, description="seconds an idle consumer waits between empty fetches (brokers that answer at once)"
+    )
 
     # --- Elasticsearch ---------------------------------------------------------------------------
     es_url: str = "http://127.0.0.1:9200"

@@ -18,6 +18,7 @@ from streamproc.sinks.document import SourcePosition
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
 from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.worker.batch import BatchProcessor, RawRecord
+from streamproc.worker.fetch_pacing import pace_empty_fetches
 from streamproc.worker.thread_names import name_native_threads
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ EXIT_BATCH_FAILED = 70  # EX_SOFTWARE
 
 def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.App:
     """Build the Faust app. Without `predictor`, the models are loaded when the agent starts."""
+    pace_empty_fetches(settings.kafka_empty_fetch_floor)  # no busy fetch loop on brokers that do not long-poll
     app = faust.App(
         settings.consumer_group,
         broker=[f"kafka://{server}" for server in settings.bootstrap_list()],
