@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     review_threshold: float = Field(
         0.9, ge=0, description="an article goes to review when its uncertainty (topic or sentiment) >= this"
     )
+    inference_precision: Literal["auto", "float32", "float16", "bfloat16", "int8"] = Field(
+        "auto", description="auto: bfloat16/float16 on a GPU, float32 on CPU; int8: quantised encoder (CPU)"
+    )
 
     # --- Worker ----------------------------------------------------------------------------------
     web_host: str = "127.0.0.1"
