@@ -81,7 +81,13 @@ def run_pipeline_bench(options: BenchOptions) -> dict:
         finally:
             stack.down()
     raw, pipe, naive = (result[k]["articles_per_second"] for k in ("raw_model", "pipeline", "naive"))
-    result["ratios"] = {"pipeline_vs_raw": round(pipe / raw, 3), "pipeline_vs_naive": round(pipe / naive, 2)}
+    result["ratios"] = {
+        "pipeline_vs_raw": round(pipe / raw, 3),
+        "pipeline_vs_naive": round(pipe / naive, 2),
+        "raw_cpu_vs_pipeline_cpu_per_article": round(
+            result["raw_model"]["cpu_ms_per_article"] / result["pipeline"]["cpu_ms_per_article"], 3
+        ),
+    }
     result["targets"] = _targets(options, result)
     return result
 
@@ -98,7 +104,7 @@ def _raw_model(options: BenchOptions, texts: list[tuple[str, str]]) -> dict:
     joined = [_text(pair) for pair in texts]
     batches = [joined[i : i + options.batch_size] for i in range(0, len(joined), options.batch_size)]
     classify(predictor, batches[0], settings.uncertainty_strategy)  # warm-up
-    seconds, per_batch = [], []
+    seconds, per_batch, cpu_started = [], [], time.process_time()
     for _ in tqdm(range(options.repeats), desc="raw model", unit=" pass", leave=False):
         started = time.perf_counter()
         for batch in batches:
@@ -111,6 +117,8 @@ def _raw_model(options: BenchOptions, texts: list[tuple[str, str]]) -> dict:
         "seconds": [round(s, 3) for s in seconds],
         "articles_per_second": round(len(joined) / statistics.median(seconds), 2),
         "batch_seconds_median": round(statistics.median(per_batch), 4),
+        # CPU time is what contention on a loaded machine distorts least: compare it with the pipeline's
+        "cpu_ms_per_article": round(1000 * (time.process_time() - cpu_started) / (len(joined) * options.repeats), 2),
         "torch_threads": torch.get_num_threads(),
     }
 
@@ -185,15 +193,17 @@ def _pipeline(
     try:
         publisher.send(texts[: options.batch_size], "warmup")
         publisher.wait_indexed()
-        capacity, cpu, batch_sizes = [], {}, Counter()
+        capacity, worker_cpu, cpu, batch_sizes = [], [], {}, Counter()
         for rep in tqdm(range(options.repeats), desc="pipeline capacity", unit=" pass", leave=False):
             log_start, before = len(worker.log()), thread_cpu(worker.pid)
             started = time.perf_counter()
             publisher.send(texts, f"cap{rep}")
             seconds = publisher.wait_indexed() - started
             capacity.append(seconds)
+            after = thread_cpu(worker.pid)
+            worker_cpu.append(sum(c for _, c in after.values()) - sum(c for _, c in before.values()))
             if rep == 0:
-                cpu = cpu_by_group(before, thread_cpu(worker.pid))
+                cpu = cpu_by_group(before, after)
                 cpu["wall_seconds"] = round(seconds, 2)
             batch_sizes.update(int(m) for m in BATCH_LINE.findall(worker.log()[log_start:]))
         rate = len(texts) / statistics.median(capacity)
@@ -210,6 +220,7 @@ def _pipeline(
         return {
             "seconds": [round(s, 3) for s in capacity],
             "articles_per_second": round(rate, 2),
+            "cpu_ms_per_article": round(1000 * sum(worker_cpu) / (len(texts) * len(worker_cpu)), 2),
             "batch_sizes": dict(sorted(batch_sizes.items())),
             "cpu_seconds_by_thread": cpu,
             "idle_cpu_percent_of_a_core": idle,

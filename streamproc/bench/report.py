@@ -15,11 +15,12 @@ from rich.table import Table
 def summary_tables(result: dict) -> list[Table]:
     """Throughput, latency, and the worker's resources, a table each."""
     pipe = result["pipeline"]
-    speed = Table("setup", "articles/s", "vs raw model", title="throughput (same articles, same model)")
+    speed = Table("setup", "articles/s", "vs raw model", "CPU ms/article", title="throughput (same articles, model)")
     raw = result["raw_model"]["articles_per_second"]
     for name, key in (("raw model (ceiling)", "raw_model"), ("pipeline, end to end", "pipeline"), ("naive", "naive")):
         value = result[key]["articles_per_second"]
-        speed.add_row(name, f"{value:.1f}", f"{value / raw:.2f}")
+        cpu = result[key].get("cpu_ms_per_article")
+        speed.add_row(name, f"{value:.1f}", f"{value / raw:.2f}", "" if cpu is None else f"{cpu:.1f}")
     latency = Table("offered load", "articles/s", "p50 ms", "p95 ms", "p99 ms", "n", title="publish -> indexed")
     for row in pipe["latency"]:
         latency.add_row(

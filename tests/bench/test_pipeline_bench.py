@@ -32,4 +32,5 @@ def test_pipeline_bench_runs_and_reports(tiny_model_dir: Path, tmp_path: Path) -
     assert pipe["peak_rss_mb"] > 50
     assert "event-loop" in pipe["cpu_seconds_by_thread"]  # the worker named its threads
     assert result["naive"]["articles"] == 4
-    assert set(result["ratios"]) == {"pipeline_vs_raw", "pipeline_vs_naive"}
+    assert set(result["ratios"]) == {"pipeline_vs_raw", "pipeline_vs_naive", "raw_cpu_vs_pipeline_cpu_per_article"}
+    assert result["raw_model"]["cpu_ms_per_article"] > 0 and pipe["cpu_ms_per_article"] > 0
