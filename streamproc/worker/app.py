@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import NoReturn
 
 import faust
 from faust.types import EventT
@@ -17,8 +18,9 @@ from streamproc.inference.predictor import Predictor
 from streamproc.sinks.document import SourcePosition
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
 from streamproc.sinks.review_queue import ReviewQueue
-from streamproc.worker.batch import BatchProcessor, RawRecord
+from streamproc.worker.batch import BatchProcessor, PreparedBatch, RawRecord
 from streamproc.worker.fetch_pacing import pace_empty_fetches
+from streamproc.worker.overlap import InOrderFinisher
 from streamproc.worker.thread_names import name_native_threads
 
 log = logging.getLogger(__name__)
@@ -77,27 +79,41 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
     async def classify_articles(stream: faust.StreamT) -> None:
         processor = await build_processor()
         name_native_threads()  # thread names in `top -H`, py-spy and `streamproc bench pipeline`
-        try:
-            async for events in stream.noack_take(settings.batch_size, within=settings.batch_max_wait):
-                batch: list[EventT] = list(events)
-                try:
-                    result = await processor.process([_raw_record(event) for event in batch])
-                except Exception:
-                    # Faust would acknowledge the batch after an agent crash; exit without committing instead,
-                    # so the batch is redelivered once the worker is restarted (at-least-once holds).
-                    log.critical("cannot process a batch; exiting without acknowledging it", exc_info=True)
-                    os._exit(EXIT_BATCH_FAILED)
+        finisher = InOrderFinisher()  # the previous batch's sinks + ack run while this batch is classified
+
+        async def finish(batch: list[EventT], prepared: PreparedBatch) -> None:
+            try:
+                result = await processor.store(prepared)
                 deliveries = [
                     await deadletter_topic.send(key=letter.record.key, value=letter.payload(), force=True)
                     for letter in result.dead_letters
                 ]
                 await asyncio.gather(*deliveries)  # the dead-letter topic confirmed every record
-                for event in batch:
-                    await stream.ack(event)
+            except Exception:
+                _exit_without_ack()
+            for event in batch:
+                await stream.ack(event)
+
+        try:
+            async for events in stream.noack_take(settings.batch_size, within=settings.batch_max_wait):
+                batch: list[EventT] = list(events)
+                try:
+                    prepared = await processor.prepare([_raw_record(event) for event in batch])
+                except Exception:
+                    _exit_without_ack()
+                await finisher.submit(finish(batch, prepared))
         finally:
+            await finisher.drain()
             await processor.close()
 
     return app
+
+
+def _exit_without_ack() -> NoReturn:
+    # Faust would acknowledge the batch after an agent crash; exit without committing instead,
+    # so the batch is redelivered once the worker is restarted (at-least-once holds).
+    log.critical("cannot process a batch; exiting without acknowledging it", exc_info=True)
+    os._exit(EXIT_BATCH_FAILED)
 
 
 def _raw_record(event: EventT) -> RawRecord:

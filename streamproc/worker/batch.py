@@ -61,6 +61,16 @@ class BatchResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
+@dataclass
+class PreparedBatch:
+    """A validated and classified batch, not yet written anywhere."""
+
+    size: int
+    started: float
+    classified: list[tuple[tuple[Article, RawRecord], Classification]] = field(default_factory=list)
+    result: BatchResult = field(default_factory=BatchResult)
+
+
 class BatchProcessor:
     """Runs batches against the models and sinks it was given."""
 
@@ -85,24 +95,41 @@ class BatchProcessor:
 
     async def process(self, records: list[RawRecord]) -> BatchResult:
         """Process a batch; returns once Elasticsearch and Redis confirmed (retrying while they are down)."""
-        started = time.perf_counter()
-        result = BatchResult()
+        return await self.store(await self.prepare(records))
+
+    async def prepare(self, records: list[RawRecord]) -> PreparedBatch:
+        """Validate and classify (inference off the event loop); nothing is written yet."""
+        prepared = PreparedBatch(len(records), time.perf_counter())
         latest: dict[str, tuple[Article, RawRecord]] = {}
         for record in records:
             parsed = parse_article(record.value, self.settings.max_article_bytes)
             if isinstance(parsed, Rejection):
-                result.dead_letters.append(DeadLetter(record, parsed))
+                prepared.result.dead_letters.append(DeadLetter(record, parsed))
             else:
                 latest[parsed.id] = (parsed, record)  # the same id twice in a batch: the later one wins
         if latest:
-            await self._classify_and_store(list(latest.values()), result)
+            items = list(latest.values())
+            outcomes = await self._classify([article.text for article, _ in items])
+            for (article, record), outcome in zip(items, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    rejection = Rejection("inference_failed", repr(outcome))
+                    prepared.result.dead_letters.append(DeadLetter(record, rejection))
+                else:
+                    prepared.classified.append(((article, record), outcome))
+        return prepared
+
+    async def store(self, prepared: PreparedBatch) -> BatchResult:
+        """Index and queue a prepared batch; returns once Elasticsearch and Redis confirmed."""
+        result = prepared.result
+        if prepared.classified:
+            await self._store(prepared.classified, result)
         log.info(
             "batch of %d: %d indexed, %d newly queued for review, %d dead-lettered (%.2fs)",
-            len(records),
+            prepared.size,
             result.indexed,
             result.queued,
             len(result.dead_letters),
-            time.perf_counter() - started,
+            time.perf_counter() - prepared.started,
         )
         return result
 
@@ -133,17 +160,10 @@ class BatchProcessor:
         strategy = self.settings.uncertainty_strategy
         return await loop.run_in_executor(self.executor, classify, self.predictor, texts, strategy)
 
-    async def _classify_and_store(self, items: list[tuple[Article, RawRecord]], result: BatchResult) -> None:
+    async def _store(
+        self, classified: list[tuple[tuple[Article, RawRecord], Classification]], result: BatchResult
+    ) -> None:
         settings = self.settings
-        outcomes = await self._classify([article.text for article, _ in items])
-        classified: list[tuple[tuple[Article, RawRecord], Classification]] = []
-        for (article, record), outcome in zip(items, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                result.dead_letters.append(DeadLetter(record, Rejection("inference_failed", repr(outcome))))
-            else:
-                classified.append(((article, record), outcome))
-        if not classified:
-            return
         items = [item for item, _ in classified]
         documents = [
             enriched_document(
