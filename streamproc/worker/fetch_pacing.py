@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from typing import Any
 
+from aiokafka import __version__ as aiokafka_version
 from aiokafka.consumer.fetcher import Fetcher
+
+log = logging.getLogger(__name__)
 
 _state: dict[str, float] = {}
 
@@ -27,9 +31,12 @@ _state: dict[str, float] = {}
 def pace_empty_fetches(floor: float) -> None:
     """Install (or re-tune) the pacing for every aiokafka consumer in this process; 0 turns it off."""
     _state["floor"] = floor
-    if getattr(Fetcher._proc_fetch_request, "__streamproc_paced__", False):
+    original = getattr(Fetcher, "_proc_fetch_request", None)
+    if original is None:  # a future aiokafka without this method: run unpaced rather than not at all
+        log.warning("aiokafka %s has no Fetcher._proc_fetch_request: empty fetches are not paced", aiokafka_version)
         return
-    original = Fetcher._proc_fetch_request
+    if getattr(original, "__streamproc_paced__", False):
+        return
 
     @functools.wraps(original)
     async def paced(self: Fetcher, assignment: Any, node_id: int, request: Any) -> bool:
