@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import torch
@@ -28,6 +29,11 @@ def weight_dtype(precision: Precision, device: torch.device) -> torch.dtype | No
 
 def quantize_int8(model: nn.Module) -> nn.Module:
     """Dynamic int8 quantisation of every Linear layer (weights int8, activations quantised per batch), CPU only."""
-    from torch.ao.quantization import quantize_dynamic
+    # torch marks its eager quantisation API deprecated (migration target: torchao); it still works in the
+    # pinned torch and is exercised by the tests, so the warnings are not shown to every worker start.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        from torch.ao.quantization import quantize_dynamic
 
-    return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+        return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
