@@ -13,6 +13,7 @@ def test_pipeline_bench_runs_and_reports(tiny_model_dir: Path, tmp_path: Path) -
     out = tmp_path / "result" / "bench.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMPROC_")}
     env["STREAMPROC_DATA_DIR"] = str(tmp_path / "no-data")  # synthetic articles: the test needs no shared data
+    env["COLUMNS"] = "200"  # wide tables: a narrow terminal would wrap the row names
     command = [sys.executable, "-m", "streamproc", "bench", "pipeline", "--model-dir", str(tiny_model_dir)]
     command += ["--n", "24", "--batch-size", "8", "--repeats", "1", "--loads", "0.5", "--latency-seconds", "1"]
     command += ["--naive-n", "4", "--length", "article", "--threads", "1", "--json", str(out)]
