@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(4, ge=1, le=1024)
     topic_replication: int = Field(1, ge=1, le=16)
     kafka_empty_fetch_floor: float = Field(
-        0.2, ge=0, le=5, description="least seconds between empty fetches (brokers that answer at once)"
+        0.1, ge=0, le=5, description="least seconds between empty fetches (brokers that answer at once)"
     )
 
     # --- Elasticsearch ---------------------------------------------------------------------------
