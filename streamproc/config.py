@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     topic_deadletter: str = Field("news.deadletter", min_length=1)
     topic_partitions: int = Field(4, ge=1, le=1024)
     topic_replication: int = Field(1, ge=1, le=16)
+    kafka_empty_fetch_floor: float = Field(
+        0.1, ge=0, le=5, description="least seconds between empty fetches (brokers that answer at once)"
+    )
 
     # --- Elasticsearch ---------------------------------------------------------------------------
     es_url: str = "http://127.0.0.1:9200"
@@ -103,6 +106,9 @@ class Settings(BaseSettings):
     )
     review_share_window: int = Field(
         50_000, ge=100, description="the budget's quantile covers the last window to 2x window articles"
+    )
+    inference_precision: Literal["auto", "float32", "float16", "bfloat16", "int8"] = Field(
+        "auto", description="auto: bfloat16/float16 on a GPU, float32 on CPU; int8: quantised encoder (CPU)"
     )
 
     # --- Worker ----------------------------------------------------------------------------------

@@ -192,6 +192,7 @@ def _register_model_commands() -> None:
     from models.cli_build import register as register_build
     from models.cli_registry import register as register_registry
     from models.cli_train import register as register_train
+    from streamproc.bench.cli import register as register_pipeline_bench
 
     models_app = typer.Typer(help="Build the base encoder and the default model.", no_args_is_help=True)
     register_build(models_app)
@@ -199,6 +200,7 @@ def _register_model_commands() -> None:
     app.add_typer(models_app, name="models")
     bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
     register_train(app, bench_app)
+    register_pipeline_bench(bench_app)
     app.add_typer(bench_app, name="bench")
     register_active_learning(app)
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import torch
-
 from streamproc.config import Settings
 from streamproc.errors import UserError
-from streamproc.inference.predictor import CombinedPredictor, Predictor, load_model
+from streamproc.inference.predictor import CombinedPredictor, Predictor, load_model, resolve_device
+from streamproc.inference.threads import apply_inference_threads, inference_threads
 
 PIPELINE_TASKS = ("topic", "sentiment")
 
 
 def load_pipeline_predictor(settings: Settings) -> Predictor:
     """Separate topic and sentiment folders when both are set, else the one multi-task folder."""
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
-    common = {"device": settings.device, "max_tokens": settings.max_tokens}
+    apply_inference_threads(inference_threads(settings.torch_threads, resolve_device(settings.device)))
+    common = {
+        "device": settings.device,
+        "max_tokens": settings.max_tokens,
+        "batch_size": settings.batch_size,
+        "precision": settings.inference_precision,
+    }
     if settings.topic_model_dir is not None and settings.sentiment_model_dir is not None:
         predictor: Predictor = CombinedPredictor(
             [

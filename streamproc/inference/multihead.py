@@ -107,7 +107,9 @@ class MultiHeadClassifier(nn.Module):
         """Load a folder written by `save`, offline."""
         directory = Path(directory)
         manifest = read_manifest(directory)
-        encoder = AutoModel.from_pretrained(directory / "encoder", local_files_only=True, dtype=dtype)
+        encoder = AutoModel.from_pretrained(
+            directory / "encoder", local_files_only=True, dtype=dtype, attn_implementation="sdpa"
+        )
         model = cls(
             encoder,
             manifest["tasks"],

@@ -18,11 +18,13 @@ import numpy as np
 import torch
 
 from streamproc.errors import UserError
+from streamproc.inference.batching import CPU_MAX_ITEMS, chunk_limits, pad, plan_chunks, to_device
 from streamproc.inference.multihead import MultiHeadClassifier, is_multihead_dir
+from streamproc.inference.precision import Precision, quantize_int8, weight_dtype
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-CHUNK_SIZE = 32
+CHUNK_SIZE = CPU_MAX_ITEMS  # texts per forward pass on CPU (see `batching.chunk_limits`)
 
 
 @dataclass
@@ -54,37 +56,43 @@ def resolve_device(device: str) -> torch.device:
 
 
 class _TorchPredictor:
-    """Shared batching: sort by length, pad per chunk, run the model, restore the order."""
+    """Shared batching: tokenize once, bucket by token length under the device's limits, restore the order."""
 
-    def __init__(self, tokenizer, device: torch.device, max_tokens: int) -> None:
+    def __init__(self, tokenizer, device: torch.device, max_tokens: int, batch_size: int | None = None) -> None:
         self.tokenizer = tokenizer
         self.device = device
         self.max_tokens = max_tokens
+        self.limits = chunk_limits(device, batch_size)
 
     def _chunks(self, texts: list[str]):
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), CHUNK_SIZE):
-            index = order[start : start + CHUNK_SIZE]
-            batch = self.tokenizer(
-                [texts[i] for i in index],
-                padding=True,
-                truncation=True,
-                max_length=self.max_tokens,
-                return_tensors="pt",
-            )
-            yield index, batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_tokens)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+        for part in plan_chunks([len(encoded[i]) for i in order], self.limits):
+            index = [order[i] for i in part]
+            input_ids, mask = pad([encoded[i] for i in index], self.tokenizer.pad_token_id or 0)
+            yield index, to_device(input_ids, self.device), to_device(mask, self.device)
 
 
 class MultiHeadPredictor(_TorchPredictor):
     """Runs a streamproc multi-head folder."""
 
-    def __init__(self, directory: Path, device: torch.device, max_tokens: int) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        device: torch.device,
+        max_tokens: int,
+        batch_size: int | None = None,
+        precision: Precision = "auto",
+    ) -> None:
         from transformers import AutoTokenizer
 
-        dtype = torch.float16 if device.type == "cuda" else None
-        self.model = MultiHeadClassifier.load(directory, dtype=dtype).to(device)
-        limit = _position_limit(self.model.encoder.config, max_tokens)
-        super().__init__(AutoTokenizer.from_pretrained(directory / "encoder"), device, limit)
+        model = MultiHeadClassifier.load(directory, dtype=weight_dtype(precision, device)).to(device)
+        if precision == "int8":
+            model.encoder = quantize_int8(model.encoder)  # the heads stay float: tiny, and they set the labels
+        self.model = model
+        limit = position_limit(model.encoder.config, max_tokens)
+        super().__init__(AutoTokenizer.from_pretrained(directory / "encoder"), device, limit, batch_size)
+        self.precision = precision
         self.tasks = self.model.tasks
         self.versions = {task: self.model.version for task in self.tasks}
         self.has_loss_head = self.model.loss_head is not None
@@ -107,13 +115,25 @@ class SequenceClassifierPredictor(_TorchPredictor):
 
     has_loss_head = False
 
-    def __init__(self, directory: Path, task: str, device: torch.device, max_tokens: int) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        task: str,
+        device: torch.device,
+        max_tokens: int,
+        batch_size: int | None = None,
+        precision: Precision = "auto",
+    ) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        dtype = torch.float16 if device.type == "cuda" else None
-        model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True, dtype=dtype)
-        self.model = model.to(device).eval()
-        super().__init__(AutoTokenizer.from_pretrained(directory), device, _position_limit(model.config, max_tokens))
+        dtype = weight_dtype(precision, device)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            directory, local_files_only=True, dtype=dtype, attn_implementation="sdpa"
+        )
+        model = model.to(device).eval()
+        self.model = quantize_int8(model) if precision == "int8" else model
+        limit = position_limit(model.config, max_tokens)
+        super().__init__(AutoTokenizer.from_pretrained(directory), device, limit, batch_size)
         id2label = model.config.id2label
         self.tasks = {task: [id2label[i] for i in range(len(id2label))]}
         self.versions = {task: _folder_version(directory)}
@@ -146,9 +166,18 @@ class CombinedPredictor:
 
 
 def load_model(
-    directory: Path, device: str = "auto", max_tokens: int = 256, task: str | None = None
+    directory: Path,
+    device: str = "auto",
+    max_tokens: int = 256,
+    task: str | None = None,
+    batch_size: int | None = None,
+    precision: Precision = "auto",
 ) -> MultiHeadPredictor | SequenceClassifierPredictor:
-    """Load a model folder of either format; `task` names the task of a Hugging Face folder."""
+    """Load a model folder of either format; `task` names the task of a Hugging Face folder.
+
+    `batch_size` (the micro-batch) sizes the forward chunks on a GPU; `precision` picks float16/bfloat16 on a GPU
+    (`auto`) or int8 dynamic quantisation on CPU.
+    """
     directory = Path(directory).expanduser()
     if not (directory / "config.json").is_file() and not is_multihead_dir(directory):
         raise UserError(
@@ -157,11 +186,11 @@ def load_model(
         )
     resolved = resolve_device(device)
     if is_multihead_dir(directory):
-        return MultiHeadPredictor(directory, resolved, max_tokens)
-    return SequenceClassifierPredictor(directory, task or directory.name, resolved, max_tokens)
+        return MultiHeadPredictor(directory, resolved, max_tokens, batch_size, precision)
+    return SequenceClassifierPredictor(directory, task or directory.name, resolved, max_tokens, batch_size, precision)
 
 
-def _position_limit(config, max_tokens: int) -> int:
+def position_limit(config, max_tokens: int) -> int:
     """`max_tokens`, capped at what the model's position embeddings can take (XLM-R style ids start at 2)."""
     positions = getattr(config, "max_position_embeddings", None)
     if positions is None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import NoReturn
 
 import faust
 from faust.types import EventT
@@ -21,11 +22,14 @@ from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
 from streamproc.sinks.retry import PermanentSinkError
 from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.worker import metrics
-from streamproc.worker.batch import BatchProcessor, RawRecord
+from streamproc.worker.batch import BatchProcessor, PreparedBatch, RawRecord
+from streamproc.worker.fetch_pacing import pace_empty_fetches
 from streamproc.worker.logs import worker_logging_config
 from streamproc.worker.model_watch import ModelWatch
 from streamproc.worker.monitor import install_monitoring
 from streamproc.worker.offsets import commit_acknowledged, worker_data_dir
+from streamproc.worker.overlap import InOrderFinisher
+from streamproc.worker.thread_names import name_native_threads
 
 log = logging.getLogger(__name__)
 EXIT_BATCH_FAILED = 70  # EX_SOFTWARE
@@ -33,6 +37,7 @@ EXIT_BATCH_FAILED = 70  # EX_SOFTWARE
 
 def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.App:
     """Build the Faust app. Without `predictor`, the models are loaded when the agent starts."""
+    pace_empty_fetches(settings.kafka_empty_fetch_floor)  # no busy fetch loop on brokers that do not long-poll
     app = faust.App(
         settings.consumer_group,
         broker=[f"kafka://{server}" for server in settings.bootstrap_list()],
@@ -66,7 +71,7 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
         lambda key, value: app.producer.send(settings.topic_deadletter, key, value, None, None, None),
         settings.topic_deadletter,
     )
-    inference_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+    inference_thread = ThreadPoolExecutor(1, "inference", initializer=name_native_threads)
 
     async def build_processor() -> BatchProcessor:
         loaded = predictor
@@ -88,31 +93,46 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
     @app.agent(raw_topic, name="classify-articles")
     async def classify_articles(stream: faust.StreamT) -> None:
         processor = await build_processor()
+        name_native_threads()  # thread names in `top -H`, py-spy and `streamproc bench pipeline`
         watch = ModelWatch(settings, processor.predictor)
+        finisher = InOrderFinisher()  # the previous batch's sinks + ack run while this batch is classified
+
+        async def finish(batch: list[EventT], prepared: PreparedBatch) -> None:
+            try:
+                result = await processor.store(prepared)
+                letters = [(deadletter_key(letter.record.key), letter.payload()) for letter in result.dead_letters]
+                await deadletters.write_until_done(letters, settings.sink_retry_initial, settings.sink_retry_max)
+            except PermanentSinkError as exc:
+                log.critical("%s; exiting without acknowledging the batch", exc)
+                os._exit(EXIT_BATCH_FAILED)
+            except Exception:
+                _exit_without_ack()
+            for event in batch:
+                await stream.ack(event)
+            await commit_acknowledged(app)
+
         try:
             async for events in stream.noack_take(settings.batch_size, within=settings.batch_max_wait):
                 batch: list[EventT] = list(events)
                 processor.use_predictor(await watch.current())  # a promoted model takes over between batches
-                # Faust would acknowledge the batch after an agent crash; exit without committing instead, so
-                # the batch is redelivered once the worker is restarted (at-least-once holds).
                 try:
-                    result = await processor.process([_raw_record(event) for event in batch])
-                    letters = [(deadletter_key(letter.record.key), letter.payload()) for letter in result.dead_letters]
-                    await deadletters.write_until_done(letters, settings.sink_retry_initial, settings.sink_retry_max)
-                except PermanentSinkError as exc:
-                    log.critical("%s; exiting without acknowledging the batch", exc)
-                    os._exit(EXIT_BATCH_FAILED)
+                    prepared = await processor.prepare([_raw_record(event) for event in batch])
                 except Exception:
-                    log.critical("cannot process a batch; exiting without acknowledging it", exc_info=True)
-                    os._exit(EXIT_BATCH_FAILED)
-                for event in batch:
-                    await stream.ack(event)
-                await commit_acknowledged(app)
+                    _exit_without_ack()
+                await finisher.submit(finish(batch, prepared))
         finally:
+            await finisher.drain()
             watch.close()
             await processor.close()
 
     return app
+
+
+def _exit_without_ack() -> NoReturn:
+    # Faust would acknowledge the batch after an agent crash; exit without committing instead,
+    # so the batch is redelivered once the worker is restarted (at-least-once holds).
+    log.critical("cannot process a batch; exiting without acknowledging it", exc_info=True)
+    os._exit(EXIT_BATCH_FAILED)
 
 
 def _raw_record(event: EventT) -> RawRecord:

@@ -17,7 +17,7 @@ from streamproc.inference.classify import Classification, classify
 from streamproc.inference.predictor import Predictor
 from streamproc.ingest.article import Article
 from streamproc.ingest.validate import Rejection, parse_article
-from streamproc.review_policy import review_policy
+from streamproc.review_policy import ReviewPolicy, review_policy
 from streamproc.sinks.deadletter import deadletter_record
 from streamproc.sinks.document import SourcePosition, enriched_document
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
@@ -63,6 +63,19 @@ class BatchResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
+@dataclass
+class PreparedBatch:
+    """A validated and classified batch, not yet written anywhere."""
+
+    size: int
+    started: float
+    # the model and review policy that classified it: a model switch while it is stored must not relabel it
+    versions: dict[str, str]
+    review_policy: ReviewPolicy
+    classified: list[tuple[tuple[Article, RawRecord], Classification]] = field(default_factory=list)
+    result: BatchResult = field(default_factory=BatchResult)
+
+
 class BatchProcessor:
     """Runs batches against the models and sinks it was given."""
 
@@ -94,26 +107,43 @@ class BatchProcessor:
 
     async def process(self, records: list[RawRecord]) -> BatchResult:
         """Process a batch; returns once Elasticsearch and Redis confirmed (retrying while they are down)."""
-        started = time.perf_counter()
-        result = BatchResult()
+        return await self.store(await self.prepare(records))
+
+    async def prepare(self, records: list[RawRecord]) -> PreparedBatch:
+        """Validate and classify (inference off the event loop); nothing is written yet."""
+        prepared = PreparedBatch(len(records), time.perf_counter(), dict(self.predictor.versions), self.review_policy)
         latest: dict[str, tuple[Article, RawRecord]] = {}
         for record in records:
             parsed = parse_article(record.value, self.settings.max_article_bytes)
             if isinstance(parsed, Rejection):
-                result.dead_letters.append(DeadLetter(record, parsed))
+                prepared.result.dead_letters.append(DeadLetter(record, parsed))
             else:
                 latest[parsed.id] = (parsed, record)  # the same id twice in a batch: the later one wins
         if latest:
-            await self._classify_and_store(list(latest.values()), result)
+            items = list(latest.values())
+            outcomes = await self._classify([article.text for article, _ in items])
+            for (article, record), outcome in zip(items, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    rejection = Rejection("inference_failed", repr(outcome))
+                    prepared.result.dead_letters.append(DeadLetter(record, rejection))
+                else:
+                    prepared.classified.append(((article, record), outcome))
+        return prepared
+
+    async def store(self, prepared: PreparedBatch) -> BatchResult:
+        """Index and queue a prepared batch; returns once Elasticsearch and Redis confirmed."""
+        result = prepared.result
+        if prepared.classified:
+            await self._store(prepared, result)
         log.info(
             "batch of %d: %d indexed, %d newly queued for review, %d dead-lettered (%.2fs)",
-            len(records),
+            prepared.size,
             result.indexed,
             result.queued,
             len(result.dead_letters),
-            time.perf_counter() - started,
+            time.perf_counter() - prepared.started,
         )
-        metrics.observe_batch(len(records), result, time.perf_counter() - started)
+        metrics.observe_batch(prepared.size, result, time.perf_counter() - prepared.started)
         return result
 
     async def _classify(self, texts: list[str]) -> list[Classification | Exception]:
@@ -144,25 +174,17 @@ class BatchProcessor:
         with metrics.inference_timer():
             return await loop.run_in_executor(self.executor, classify, self.predictor, texts, strategy)
 
-    async def _classify_and_store(self, items: list[tuple[Article, RawRecord]], result: BatchResult) -> None:
+    async def _store(self, prepared: PreparedBatch, result: BatchResult) -> None:
         settings = self.settings
-        outcomes = await self._classify([article.text for article, _ in items])
-        classified: list[tuple[tuple[Article, RawRecord], Classification]] = []
-        for (article, record), outcome in zip(items, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                result.dead_letters.append(DeadLetter(record, Rejection("inference_failed", repr(outcome))))
-            else:
-                classified.append(((article, record), outcome))
-        if not classified:
-            return
+        classified = prepared.classified
         items = [item for item, _ in classified]
         backoff = (settings.sink_retry_initial, settings.sink_retry_max)
         uncertainties = [classification.max_uncertainty for _, classification in classified]
         threshold = await retry_until_done(
-            lambda: self.review_policy.threshold(uncertainties), "Redis review budget", *backoff
+            lambda: prepared.review_policy.threshold(uncertainties), "Redis review budget", *backoff
         )
         documents = [
-            enriched_document(article, classification, self.predictor.versions, threshold, record.position)
+            enriched_document(article, classification, prepared.versions, threshold, record.position)
             for (article, record), classification in classified
         ]
         rejected = await retry_until_done(

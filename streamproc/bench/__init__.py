@@ -1,0 +1,1 @@
+"""Benchmarks of the running pipeline (`streamproc bench pipeline`, `streamproc bench cpu-path`)."""

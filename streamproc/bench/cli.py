@@ -1,0 +1,144 @@
+"""`streamproc bench pipeline` (and the CPU-path benchmark), registered on the `bench` sub-command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+
+from streamproc.config import load_settings
+from streamproc.errors import UserError
+
+console = Console()
+
+
+def register(bench_app: typer.Typer) -> None:
+    """Add the pipeline benchmarks to `bench_app`."""
+    bench_app.command("pipeline")(bench_pipeline)
+    bench_app.command("cpu-path")(bench_cpu_path)
+
+
+def bench_pipeline(
+    model_dir: Annotated[Path | None, typer.Option(help="model folder; default: the configured/default model")] = None,
+    n: Annotated[int, typer.Option("--n", min=8, help="articles per capacity pass")] = 256,
+    length: Annotated[
+        str, typer.Option(help="headline, or article (title + body, mostly cut at max_tokens)")
+    ] = "headline",
+    batch_size: Annotated[int | None, typer.Option(help="default: STREAMPROC_BATCH_SIZE")] = None,
+    batch_max_wait: Annotated[float | None, typer.Option(help="default: STREAMPROC_BATCH_MAX_WAIT")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda; default: STREAMPROC_DEVICE")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads; default: STREAMPROC_TORCH_THREADS")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="default: STREAMPROC_MAX_TOKENS")] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="timed passes of the raw model and the pipeline")] = 2,
+    loads: Annotated[str, typer.Option(help="offered loads for the latency runs, fractions of capacity")] = "0.5,0.9",
+    latency_seconds: Annotated[float, typer.Option(help="seconds of steady load per latency run")] = 12.0,
+    naive_n: Annotated[int, typer.Option(min=1, help="articles for the naive consumer")] = 48,
+    worker_env: Annotated[
+        list[str] | None, typer.Option(help="extra worker setting NAME=VALUE (repeatable), e.g. batch_size=64")
+    ] = None,
+    json_out: Annotated[Path, typer.Option("--json", help="result file (PNG beside it)")] = Path("bench-pipeline.json"),
+) -> None:
+    """Raw model vs pipeline (Kafka -> worker -> Elasticsearch + Redis) vs naive consumer, on the same articles."""
+    from streamproc.bench.pipeline import BenchOptions, run_pipeline_bench
+    from streamproc.bench.report import summary_tables, write_result
+
+    if length not in ("headline", "article"):
+        raise UserError(f"--length must be headline or article, got {length!r}")
+    settings = load_settings()
+    folder = model_dir or settings.multitask_model_dir or settings.default_model_dir
+    if not (Path(folder) / "streamproc_model.json").is_file():
+        raise UserError(f"no multi-head model in {folder}: build one with `streamproc models build-defaults`")
+    try:
+        fractions = tuple(float(x) for x in loads.split(",") if x.strip())
+    except ValueError:
+        raise UserError(f"--loads takes fractions such as 0.5,0.9, got {loads!r}") from None
+    extra = {}
+    for item in worker_env or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--worker-env takes NAME=VALUE, got {item!r}")
+        extra[name.strip().lower().removeprefix("streamproc_")] = value
+    options = BenchOptions(
+        model_dir=Path(folder).resolve(),
+        data_dir=settings.data_dir,
+        n=n,
+        length=_length(length),
+        batch_size=batch_size or settings.batch_size,
+        batch_max_wait=batch_max_wait or settings.batch_max_wait,
+        device=device or settings.device,
+        threads=threads or settings.torch_threads,
+        max_tokens=max_tokens or settings.max_tokens,
+        repeats=repeats,
+        loads=fractions,
+        latency_seconds=latency_seconds,
+        naive_n=naive_n,
+        worker_env=extra,
+    )
+    result = run_pipeline_bench(options)
+    for table in summary_tables(result):
+        console.print(table)
+    written = write_result(result, json_out)
+    console.print(f"written: {written[0]} and {written[1]}")
+
+
+def _length(value: str) -> Literal["headline", "article"]:
+    return "article" if value == "article" else "headline"
+
+
+def bench_cpu_path(
+    model_dir: Annotated[Path | None, typer.Option(help="model folder; default: the configured/default model")] = None,
+    max_per_set: Annotated[int, typer.Option(min=1, help="seeded sample of each validation set")] = 500,
+    max_tokens: Annotated[int | None, typer.Option(help="default: STREAMPROC_MAX_TOKENS")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads; default: STREAMPROC_TORCH_THREADS")] = None,
+    json_out: Annotated[Path, typer.Option("--json", help="result file (PNG beside it)")] = Path("bench-cpu-path.json"),
+) -> None:
+    """float32 vs int8 encoder on CPU: speed-up and accuracy change on every validation set, side by side."""
+    import json
+
+    from rich.table import Table
+
+    from streamproc.bench.cpu_path import bench_cpu_path as run_bench
+    from streamproc.bench.cpu_path import cpu_path_plot
+
+    settings = load_settings()
+    folder = Path(model_dir or settings.multitask_model_dir or settings.default_model_dir)
+    if not (folder / "streamproc_model.json").is_file():
+        raise UserError(f"no multi-head model in {folder}: build one with `streamproc models build-defaults`")
+    if not any(Path(settings.data_dir).glob("*/val.tsv")):
+        raise UserError(f"no validation sets (*/val.tsv) under {settings.data_dir}: set STREAMPROC_DATA_DIR")
+    result = run_bench(folder, settings.data_dir, max_per_set, max_tokens or settings.max_tokens, threads)
+    table = Table(
+        "validation set",
+        "task",
+        "n",
+        "acc f32",
+        "acc int8",
+        "F1 f32",
+        "F1 int8",
+        "agree",
+        "art/s f32",
+        "art/s int8",
+        "speed-up",
+        title=f"float32 vs int8, {result['torch_threads']} torch threads",
+    )
+    for row in result["sets"]:
+        f32, i8 = row["float32"], row["int8"]
+        table.add_row(
+            row["set"],
+            row["task"],
+            str(row["n"]),
+            f"{f32['accuracy']:.3f}",
+            f"{i8['accuracy']:.3f}",
+            f"{f32['macro_f1']:.3f}",
+            f"{i8['macro_f1']:.3f}",
+            f"{row['agreement']:.3f}",
+            f"{f32['articles_per_second']:.1f}",
+            f"{i8['articles_per_second']:.1f}",
+            f"{row['speedup']:.2f}x",
+        )
+    console.print(table)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    console.print(f"written: {json_out} and {cpu_path_plot(result, json_out.with_suffix('.png'))}")
