@@ -18,7 +18,7 @@ def test_promote_list_rollback(settings: Settings, tmp_path: Path, monkeypatch: 
     store = settings.model_store
     first = build_multihead(store / "tiny" / "tiny-a", seed=1)
     second = build_multihead(store / "tiny" / "tiny-b", seed=2)
-    monkeypatch.setenv("STREAMPROC_MULTITASK_MODEL_DIR", str(store / "default"))
+    monkeypatch.delenv("STREAMPROC_MULTITASK_MODEL_DIR")  # serve through the model store's `default` link
     settings = Settings()
     promote(settings, first)
     _register_model_commands()

@@ -45,7 +45,7 @@ def serving(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     write_toy_set(data / "sentiment", SENTIMENT_WORDS)
     sets = {t: (read_tsv(data / t / "train.tsv"), read_tsv(data / t / "val.tsv")) for t in ("topic", "sentiment")}
     first = train_fast_model(sets, base, settings.model_store, "toy", FastSettings(max_length=32), device="cpu")
-    monkeypatch.setenv("STREAMPROC_MULTITASK_MODEL_DIR", str(settings.model_store / "default"))
+    monkeypatch.delenv("STREAMPROC_MULTITASK_MODEL_DIR")  # serve through the model store's `default` link
     monkeypatch.setenv("STREAMPROC_MAX_TOKENS", "32")
     monkeypatch.setenv("STREAMPROC_DEVICE", "cpu")
     settings = Settings()
