@@ -74,6 +74,13 @@ def _check_sinks_agree(settings: Settings, ids: set[str]) -> tuple[int, int]:
     return len(docs), len(pending)
 
 
+def _caught_up(scrape: str) -> dict[str, float] | None:
+    """The scrape's samples once every partition's lag gauge reads 0, else None."""
+    samples = metric_samples(scrape)
+    lags = [value for name, value in samples.items() if name.startswith("streamproc_consumer_lag{")]
+    return samples if lags and not any(lags) else None
+
+
 def _indexed_by_workers(*workers: WorkerProcess) -> int:
     """Documents the workers' batch log lines say they indexed, replays included."""
     return sum(int(n) for worker in workers for n in INDEXED_LINE.findall(worker.log()))
@@ -171,7 +178,9 @@ def test_sink_outages_hold_offsets_and_show_in_metrics(
             redis.start()
         wait_until_processed(settings, len(ids))
         wait_for(lambda: worker.get("/health")[0] == 200, "/health to be OK again")
-        metrics = metric_samples(wait_for(lambda: worker.get("/metrics")[1], "/metrics"))
+        # the group-wide gauges (lag, queue depth) are refreshed by the worker's monitor: wait for a scrape taken
+        # after the last commit
+        metrics = wait_for(lambda: _caught_up(worker.get("/metrics")[1]), "/metrics to show no lag")
         indexed, queued = _check_sinks_agree(settings, ids)
     finally:
         worker.stop()
