@@ -24,11 +24,15 @@ _OUTLET = (
 )
 # A bracketed tag of at most 40 characters naming an outlet, a reporter, a dateline or a broadcast role.
 _TAG = re.compile(rf"{_OPEN}[^\]】)>〉》\[【(<〈《]{{0,40}}?(?:{_OUTLET})[^\]】)>〉》\[【(<〈《]{{0,40}}{_CLOSE}")
-# "박초롱 기자 =", "김남권 김보경 기자 =", "유효정 중국 전문기자", a closing "김연지 기자".
+# Square-bracket tags may hold a parenthesised place: "[마닐라(필리핀)=권혜민 기자]".
+_SQUARE_TAG = re.compile(rf"[\[【][^\[\]【】]{{0,50}}?(?:{_OUTLET})[^\[\]【】]{{0,50}}[\]】]")
+# "박초롱 기자 =", "김남권 김보경 기자 =", "유효정 중국 전문기자 =": a byline ends with "=".
 _BYLINE = re.compile(
     r"(?:[가-힣]{2,4}[ ·,]{1,2}){0,3}[가-힣]{2,4}\s?(?:[가-힣]{1,6}\s)?"
-    r"(?:선임|수석|전문|객원|인턴|사진|영상)?\s?(?:기자|특파원|통신원)(?![가-힣])\s*=?"
+    r"(?:선임|수석|전문|객원|인턴|사진|영상)?\s?(?:기자|특파원|통신원)\s*[=!]"
 )
+# A body's closing "김연지 기자" / "김연지 기자 kim@..." (only at the very end of a body).
+_CLOSING_BYLINE = re.compile(r"(?:^|\s)[가-힣]{2,4}\s?(?:기자|특파원|통신원)[.\s]*$")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _URL = re.compile(r"(?:https?://|www\.)\S+")
 # "사진=OSEN DB", "/사진 제공=MBC", "사진|연합뉴스", "그래픽=김하경 기자".
@@ -42,12 +46,17 @@ _SPACE = re.compile(r"\s+")
 _EMPTY_BRACKETS = re.compile(rf"{_OPEN}\s*{_CLOSE}")
 
 
-def strip_boilerplate(text: str) -> str:
-    """`text` without bylines, datelines, outlet tags, e-mails, URLs, photo credits and copyright lines."""
+def strip_boilerplate(text: str, body: bool = True) -> str:
+    """`text` without bylines, datelines, outlet tags, e-mails, URLs, photo credits and copyright lines.
+
+    `body=False` (titles, headlines) keeps a trailing "… 기자", which there is content, not a byline.
+    """
     text = text.replace('""', '"')
-    for pattern in (_COPYRIGHT, _EMAIL, _URL, _TAG, _BROADCAST, _CREDIT, _BYLINE, _EMPTY_BRACKETS):
+    for pattern in (_COPYRIGHT, _EMAIL, _URL, _SQUARE_TAG, _TAG, _BROADCAST, _CREDIT, _BYLINE, _EMPTY_BRACKETS):
         text = pattern.sub(" ", text)
-    text = _SPACE.sub(" ", text).strip(" =·-")
+    if body:
+        text = _CLOSING_BYLINE.sub(" ", text)
+    text = _SPACE.sub(" ", text).strip().lstrip("= ")
     if text.count('"') % 2:  # a quote left over from the crawler's CSV quoting
         text = text[1:] if text.startswith('"') else text[:-1] if text.endswith('"') else text
     return text.strip()
@@ -58,7 +67,7 @@ def model_text(title: str, body: str) -> str:
 
     An article that is nothing but boilerplate keeps its folded original text: never an empty input.
     """
-    clean_title = strip_boilerplate(title or "")
+    clean_title = strip_boilerplate(title or "", body=False)
     clean_body = strip_boilerplate((body or "")[: MAX_BODY_CHARS * 2])[:MAX_BODY_CHARS]
     text = f"{clean_title}\n{clean_body}" if clean_title and clean_body else clean_title or clean_body
     return text or _SPACE.sub(" ", f"{title or ''} {body or ''}").strip()

@@ -22,8 +22,10 @@ from streamproc.ingest.model_text import MAX_BODY_CHARS, model_text, strip_boile
         ("(서울=연합뉴스) 박초롱 기자 = 재건축 부담금이 통지됐다.", "재건축 부담금이 통지됐다.", "연합뉴스"),
         ("【서울=뉴시스】조현아 기자 = 달러화예금이 줄었다.", "달러화예금이 줄었다.", "뉴시스"),
         ("[TV리포트=손효정 기자] 가수가 컴백했다.", "가수가 컴백했다.", "리포트"),
+        ("[마닐라(필리핀)=권혜민 기자] 회담이 열렸다.", "회담이 열렸다.", "권혜민"),
+        ("현장에 나가 있는 김태민 기자! 상황 전해주시죠.", "상황 전해주시죠.", "김태민"),
         ("(지디넷코리아=유효정 중국 전문기자)샤오미가 조직을 만든다.", "샤오미가 조직을 만든다.", "지디넷"),
-        ("김연지 기자 ", "", "기자"),
+        ("시위가 이어졌다. 김연지 기자 ", "시위가 이어졌다.", "기자"),
         ("금리가 올랐다. 문의 reporter@news.example.co.kr", "금리가 올랐다. 문의", "@"),
         ("경기 장면. 사진=OSEN DB 선수가 골을 넣었다.", "선수가 골을 넣었다.", "OSEN"),
         ("주가가 올랐다. ⓒ 한국경제 무단전재 및 재배포 금지", "주가가 올랐다.", "무단"),
@@ -43,11 +45,18 @@ def test_boilerplate_is_stripped_and_the_story_kept(raw: str, kept: str, gone: s
         "기자간담회에서 장관이 정책을 설명했다.",  # 기자 inside a word is content
         "[금요경륜] 이근우의 베팅포커스",  # a bracketed topic tag, not an outlet
         "8일(현지시간) 미국 캘리포니아주에서 열린 행사",
+        "교육부의 체육특기자 제도 개선안",
         "'시크릿 마더' 송윤아와 김소연이 악연으로 얽혔다.",
+        "실망 -_-",
     ],
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:
     assert strip_boilerplate(text) == text
+
+
+def test_a_trailing_reporter_in_a_title_is_content() -> None:
+    assert strip_boilerplate("방통위 보궐이사에 이동욱 전 월간조선 기자", body=False).endswith("월간조선 기자")
+    assert model_text("보좌관 인터넷매체 기자 압수수색", "") == "보좌관 인터넷매체 기자 압수수색"
 
 
 def test_model_text_joins_title_and_body_and_bounds_the_body() -> None:
