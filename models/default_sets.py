@@ -52,6 +52,8 @@ class TrainingSets:
     seed_only: bool
     # task -> [(source folder, rows)]: which data sets the validation split is made of, in order.
     val_parts: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    # The same for the training splits.
+    train_parts: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
 
 def shared_data_present(data_dir: Path) -> bool:
@@ -67,6 +69,7 @@ def default_training_sets(data_dir: Path) -> TrainingSets:
         return seed_training_sets()
     parts: dict[str, tuple[list[LabeledSet], list[LabeledSet]]] = {}
     val_parts: dict[str, list[tuple[str, int]]] = {}
+    train_parts: dict[str, list[tuple[str, int]]] = {}
     for source in DEFAULT_SOURCES:
         folder = Path(data_dir) / source.folder
         train = sample(relabel(read_tsv(folder / "train.tsv"), source.label_map), source.train_limit, SEED)
@@ -75,8 +78,11 @@ def default_training_sets(data_dir: Path) -> TrainingSets:
         trains.append(train)
         vals.append(val)
         val_parts.setdefault(source.task, []).append((source.folder, len(val)))
+        train_parts.setdefault(source.task, []).append((source.folder, len(train)))
     sets = {task: (concat(trains), concat(vals)) for task, (trains, vals) in parts.items()}
-    return TrainingSets(sets, files={}, sources=list(DEFAULT_SOURCES), seed_only=False, val_parts=val_parts)
+    return TrainingSets(
+        sets, files={}, sources=list(DEFAULT_SOURCES), seed_only=False, val_parts=val_parts, train_parts=train_parts
+    )
 
 
 def seed_training_sets() -> TrainingSets:

@@ -64,6 +64,7 @@ def ensure_default_models(
             data_files=data.files,
             device=settings.device,
             val_parts=data.val_parts,
+            train_parts=data.train_parts,
         )
     point_link(target, folder)
     return folder

@@ -62,6 +62,8 @@ class FastSettings:
     # Scale of the standardised encoder features next to the L2-normalised n-gram vector, and C with both.
     encoder_scale: float = ENCODER_SCALE
     fused_c_grid: tuple[float, ...] = FUSED_C_GRID
+    # Weight each training data set of a task equally (by sample weights), however many rows it has.
+    balance_sources: bool = True
     # Encoder features are cached here by content hash (None: no cache).
     feature_cache: Path | None = None
 
@@ -126,6 +128,7 @@ def fit_head(
     labels: list[str],
     settings: FastSettings,
     chars: sparse.csr_matrix | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> FittedHead:
     """Pick C on a held-out part of the training data, refit on all of it, fold into a linear layer.
 
@@ -140,11 +143,14 @@ def fit_head(
     grid = settings.c_grid if chars is None else settings.fused_c_grid
     scores = {}
     for c in grid:
-        model = _ScaledRegression(c, settings).fit(features[rest], [labels[i] for i in rest], _rows(chars, rest))
+        weights = None if sample_weight is None else sample_weight[rest]
+        model = _ScaledRegression(c, settings).fit(
+            features[rest], [labels[i] for i in rest], _rows(chars, rest), weights
+        )
         predicted = model.predict(features[held], _rows(chars, held)).tolist()
         scores[c] = classification_metrics([labels[i] for i in held], predicted, names)["macro_f1"]
     best = max(grid, key=lambda c: (scores[c], -c))
-    regression = _ScaledRegression(best, settings).fit(features, labels, chars)
+    regression = _ScaledRegression(best, settings).fit(features, labels, chars, sample_weight)
     weight, bias, char_weight = fold(regression, [index[n] for n in regression.regression.classes_], len(names))
     return FittedHead(names, weight, bias, best, scores, char_weight)
 
@@ -186,11 +192,14 @@ def train_fast_model(
     data_files: dict[str, dict[str, Path | None]] | None = None,
     device: str = "auto",
     val_parts: dict[str, list[tuple[str, int]]] | None = None,
+    train_parts: dict[str, list[tuple[str, int]]] | None = None,
 ) -> Path:
     """Fit a head per task of `sets` (task -> (train, val)) on the frozen `base`; write `<out_root>/<name>/<v>`.
 
     `val_parts` names the data sets a task's validation split is made of, in order (task -> [(name, rows)]):
     the card then scores each one, and compares the fused model with its encoder-only ablation.
+    `train_parts` does the same for the training splits; with `settings.balance_sources` each part then
+    weighs as much as any other.
     """
     started, cpu_started = time.monotonic(), time.process_time()
     encoder, tokenizer = load_base(base)
@@ -210,7 +219,8 @@ def train_fast_model(
     for task, (train, val) in sets.items():
         train_x, val_x = features[task]
         train_c, val_c = chars.get(task, (None, None))
-        head = fit_head(train_x, train.labels, settings, train_c)
+        weights = source_weights((train_parts or {}).get(task)) if settings.balance_sources else None
+        head = fit_head(train_x, train.labels, settings, train_c, weights)
         unknown = sorted(set(val.labels) - set(head.labels))
         if unknown:
             raise UserError(f"{task}: validation labels {unknown} never occur in the training data")
@@ -219,7 +229,7 @@ def train_fast_model(
         parts = (val_parts or {}).get(task) or [(task, len(val))]
         ablation[task] = {"fused": _per_part(head, val_x, val_c, val.labels, parts)}
         if train_c is not None:
-            plain = fit_head(train_x, train.labels, settings)
+            plain = fit_head(train_x, train.labels, settings, sample_weight=weights)
             ablation[task]["encoder_only"] = _per_part(plain, val_x, None, val.labels, parts)
     version = versioned_name(name)
     model = MultiHeadClassifier(
@@ -266,6 +276,14 @@ def score_head(
     return classification_metrics(labels, predicted, head.labels)
 
 
+def source_weights(parts: list[tuple[str, int]] | None) -> np.ndarray | None:
+    """Sample weights that give each consecutive part the same total weight (mean 1); None for one part."""
+    if not parts or len(parts) < 2:
+        return None
+    total = sum(rows for _, rows in parts)
+    return np.concatenate([np.full(rows, total / (len(parts) * rows)) for _, rows in parts if rows])
+
+
 def _per_part(
     head: FittedHead,
     features: np.ndarray,
@@ -310,10 +328,16 @@ class _ScaledRegression:
         dense = self.scaler.transform(features) * self.scale
         return dense if chars is None else sparse.hstack([sparse.csr_matrix(dense), chars], format="csr")
 
-    def fit(self, features: np.ndarray, labels: list[str], chars: sparse.csr_matrix | None = None) -> _ScaledRegression:
+    def fit(
+        self,
+        features: np.ndarray,
+        labels: list[str],
+        chars: sparse.csr_matrix | None = None,
+        sample_weight: np.ndarray | None = None,
+    ) -> _ScaledRegression:
         self.scaler.fit(features)
         self.scale = 1.0 if chars is None else self.encoder_scale
-        self.regression.fit(self._inputs(features, chars), labels)
+        self.regression.fit(self._inputs(features, chars), labels, sample_weight=sample_weight)
         return self
 
     def predict(self, features: np.ndarray, chars: sparse.csr_matrix | None = None) -> np.ndarray:
@@ -361,6 +385,7 @@ def _card(
             "max_length": settings.max_length,
             "seed": settings.seed,
             "class_weight": settings.class_weight,
+            "balance_sources": settings.balance_sources,
             "c_grid": list(settings.c_grid if settings.char_ngrams is None else settings.fused_c_grid),
             "char_ngrams": settings.char_ngrams.to_json() if settings.char_ngrams else None,
             "encoder_scale": settings.encoder_scale if settings.char_ngrams else None,

@@ -12,7 +12,7 @@ import torch
 
 from models.char_features import count_matrix, fit_idf, tfidf
 from models.data import LabeledSet, read_tsv
-from models.fast_heads import FastSettings, _ScaledRegression, fold, train_fast_model
+from models.fast_heads import FastSettings, _ScaledRegression, fold, source_weights, train_fast_model
 from streamproc.inference.char_ngrams import CharNgramBranch, CharNgramSpec, char_batch
 from streamproc.inference.multihead import FORMAT, FORMAT_CHAR, MultiHeadClassifier, read_manifest
 from streamproc.inference.predictor import load_model
@@ -78,7 +78,14 @@ def test_partial_label_sets_train_every_class_they_have(tiny_base: Path, tmp_pat
     parts = {"topic": [("first", len(val_first)), ("second", len(val_second))]}
     settings = FastSettings(max_length=16, char_ngrams=SPEC)
     folder = train_fast_model(
-        {"topic": (train, val)}, tiny_base, tmp_path, "partial", settings, device="cpu", val_parts=parts
+        {"topic": (train, val)},
+        tiny_base,
+        tmp_path,
+        "partial",
+        settings,
+        device="cpu",
+        val_parts=parts,
+        train_parts={"topic": [("first", len(first)), ("second", len(second))]},
     )
     assert read_manifest(folder)["format"] == FORMAT_CHAR
     card = json.loads((folder / "model_card.json").read_text())
@@ -95,6 +102,13 @@ def test_partial_label_sets_train_every_class_they_have(tiny_base: Path, tmp_pat
     predicted = [predictor.tasks["topic"][i] for i in probabilities.argmax(1)]
     accuracy = np.mean([p == t for p, t in zip(predicted, val.labels, strict=True)])
     assert accuracy == pytest.approx(card["metrics"]["topic"]["accuracy"])
+
+
+def test_each_training_source_weighs_the_same() -> None:
+    weights = source_weights([("small", 2), ("large", 6)])
+    assert weights is not None and len(weights) == 8
+    assert weights[:2].sum() == pytest.approx(weights[2:].sum()) and weights.mean() == pytest.approx(1.0)
+    assert source_weights([("only", 5)]) is None and source_weights(None) is None
 
 
 def test_a_folder_without_the_branch_keeps_format_one(tiny_base: Path, toy_topic: Path, tmp_path: Path) -> None:
