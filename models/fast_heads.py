@@ -43,7 +43,7 @@ from streamproc.inference.multihead import MultiHeadClassifier, pool
 from streamproc.inference.predictor import resolve_device
 
 C_GRID = (0.03, 0.1, 0.3, 1.0)
-FUSED_C_GRID = (3.0, 10.0, 30.0)
+FUSED_C_GRID = (3.0, 10.0)
 ENCODER_SCALE = 0.05
 HOLDOUT_FRACTION = 0.15
 FEATURE_BATCH = 32
