@@ -34,8 +34,8 @@ class Source:
 
 
 DEFAULT_SOURCES = (
+    Source("topic_ko_headlines", "topic"),  # first: `bench heads` times its validation headlines
     Source("topic_ko_articles", "topic"),
-    Source("topic_ko_headlines", "topic"),
     Source("topic_en_agnews", "topic", AGNEWS_TO_TOPIC),
     Source("sentiment_ko_finance", "sentiment"),
     Source("sentiment_ko_nsmc", "sentiment", train_limit=4000, val_limit=1000),
