@@ -94,6 +94,7 @@ def test_partial_label_sets_train_every_class_they_have(tiny_base: Path, tmp_pat
     assert per_set["first"]["n"] == len(val_first) and per_set["second"]["n"] == len(val_second)
     assert per_set["second"]["per_class"]["culture"]["f1"] > 0.8  # the class only one source has is learned
     assert per_set["first"]["macro_f1"] > 0.8
+    assert "| topic | second |" in (folder / "MODEL_CARD.md").read_text()
     ablations = json.loads((folder / "ablations.json").read_text())
     assert set(ablations["topic"]) == {"fused", "encoder_only"}
     assert (folder / "ablations.png").is_file() and (folder / "confusion_matrix.png").is_file()
