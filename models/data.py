@@ -1,4 +1,8 @@
-"""Labeled TSV data in the format of the shared data sets: `text` or `title`+`body`, and `label`."""
+"""Labeled TSV data in the format of the shared data sets: `text` or `title`+`body`, and `label`.
+
+Every text goes through `streamproc.ingest.model_text.model_text`, the worker's own text builder, so the
+models learn from exactly what they will read in the pipeline.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pathlib import Path
 from sklearn.model_selection import train_test_split
 
 from streamproc.errors import UserError
+from streamproc.ingest.model_text import model_text
 
 csv.field_size_limit(sys.maxsize)
 
@@ -34,12 +39,6 @@ class LabeledSet:
         return self if n is None else LabeledSet(self.texts[:n], self.labels[:n])
 
 
-def article_text(title: str, body: str) -> str:
-    """The model input for an article: title and body joined the same way at training and run time."""
-    title, body = title.strip(), body.strip()
-    return f"{title}\n{body}" if title and body else title or body
-
-
 def read_tsv(path: Path) -> LabeledSet:
     """Read one TSV file with a header row: `text` (or `title` and `body`) and `label`."""
     path = Path(path)
@@ -53,7 +52,11 @@ def read_tsv(path: Path) -> LabeledSet:
         if "label" not in columns or not ({"text"} <= columns or {"title", "body"} <= columns):
             raise UserError(f"{path}: expected columns 'text' (or 'title' and 'body') and 'label'")
         for row in reader:
-            text = row["text"] if "text" in columns else article_text(row["title"] or "", row["body"] or "")
+            text = (
+                model_text(row["text"] or "", "")
+                if "text" in columns
+                else model_text(row["title"] or "", row["body"] or "")
+            )
             if text and text.strip() and row["label"]:
                 texts.append(text.strip())
                 labels.append(row["label"].strip())

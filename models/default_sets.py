@@ -1,7 +1,9 @@
 """Which labeled data the default models learn from, and how the label sets of different sources combine.
 
-Topic: the Korean headline set's six labels (politics, economy, society, culture, world, it) plus `sports`
-from AG News, whose labels map business → economy, scitech → it, world → world, sports → sports.
+Topic: eight labels, those of the Korean article set (politics, economy, society, culture, world, it,
+sports, entertainment), learned from those title + body articles, the Korean headline set (six of the
+labels) and AG News, whose labels map business → economy, scitech → it, world → world, sports → sports.
+A head covers the union of its sources' labels; a source without some classes trains the ones it has.
 Sentiment: positive / neutral / negative from the Korean financial-news set (news-like, three classes),
 plus a sample of NSMC movie reviews (positive / negative only) for everyday, informal Korean.
 Without `../shared/data` the project's own seed set (`models/seed/`) stands in; models from it are weak.
@@ -32,7 +34,8 @@ class Source:
 
 
 DEFAULT_SOURCES = (
-    Source("topic_ko_headlines", "topic"),
+    Source("topic_ko_headlines", "topic"),  # first: `bench heads` times its validation headlines
+    Source("topic_ko_articles", "topic"),
     Source("topic_en_agnews", "topic", AGNEWS_TO_TOPIC),
     Source("sentiment_ko_finance", "sentiment"),
     Source("sentiment_ko_nsmc", "sentiment", train_limit=4000, val_limit=1000),
@@ -47,6 +50,10 @@ class TrainingSets:
     files: dict[str, dict[str, Path | None]]
     sources: list[Source]
     seed_only: bool
+    # task -> [(source folder, rows)]: which data sets the validation split is made of, in order.
+    val_parts: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    # The same for the training splits.
+    train_parts: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
 
 def shared_data_present(data_dir: Path) -> bool:
@@ -61,6 +68,8 @@ def default_training_sets(data_dir: Path) -> TrainingSets:
     if not shared_data_present(data_dir):
         return seed_training_sets()
     parts: dict[str, tuple[list[LabeledSet], list[LabeledSet]]] = {}
+    val_parts: dict[str, list[tuple[str, int]]] = {}
+    train_parts: dict[str, list[tuple[str, int]]] = {}
     for source in DEFAULT_SOURCES:
         folder = Path(data_dir) / source.folder
         train = sample(relabel(read_tsv(folder / "train.tsv"), source.label_map), source.train_limit, SEED)
@@ -68,8 +77,12 @@ def default_training_sets(data_dir: Path) -> TrainingSets:
         trains, vals = parts.setdefault(source.task, ([], []))
         trains.append(train)
         vals.append(val)
+        val_parts.setdefault(source.task, []).append((source.folder, len(val)))
+        train_parts.setdefault(source.task, []).append((source.folder, len(train)))
     sets = {task: (concat(trains), concat(vals)) for task, (trains, vals) in parts.items()}
-    return TrainingSets(sets, files={}, sources=list(DEFAULT_SOURCES), seed_only=False)
+    return TrainingSets(
+        sets, files={}, sources=list(DEFAULT_SOURCES), seed_only=False, val_parts=val_parts, train_parts=train_parts
+    )
 
 
 def seed_training_sets() -> TrainingSets:
@@ -80,4 +93,5 @@ def seed_training_sets() -> TrainingSets:
         path = SEED_DIR / f"{task}.tsv"
         sets[task] = split_off(read_tsv(path), SEED_VAL_FRACTION, SEED)
         files[task] = {"train": path, "val": path}
-    return TrainingSets(sets, files=files, sources=[], seed_only=True)
+    val_parts = {task: [(f"seed/{task}", len(val))] for task, (_, val) in sets.items()}
+    return TrainingSets(sets, files=files, sources=[], seed_only=True, val_parts=val_parts)

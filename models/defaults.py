@@ -14,7 +14,7 @@ from pathlib import Path
 
 from models.default_sets import default_training_sets
 from models.encoder import ensure_encoder
-from models.fast_heads import train_fast_model
+from models.fast_heads import FastSettings, train_fast_model
 from models.training import Hyperparameters, train_model
 from streamproc.config import Settings
 from streamproc.errors import UserError
@@ -27,7 +27,11 @@ FINE_TUNE = Hyperparameters(max_train_examples=6000, epochs=3)
 
 
 def ensure_default_models(
-    settings: Settings, force: bool = False, fine_tune: bool = False, say: Callable[[str], None] = print
+    settings: Settings,
+    force: bool = False,
+    fine_tune: bool = False,
+    say: Callable[[str], None] = print,
+    fast: FastSettings | None = None,
 ) -> Path:
     """The default model folder, built first when missing (or when `force`)."""
     target = settings.default_model_dir
@@ -52,7 +56,15 @@ def ensure_default_models(
         )
     else:
         folder = train_fast_model(
-            data.sets, base, settings.model_store, DEFAULT_FAST_NAME, data_files=data.files, device=settings.device
+            data.sets,
+            base,
+            settings.model_store,
+            DEFAULT_FAST_NAME,
+            fast or FastSettings(),
+            data_files=data.files,
+            device=settings.device,
+            val_parts=data.val_parts,
+            train_parts=data.train_parts,
         )
     point_link(target, folder)
     return folder

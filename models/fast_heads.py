@@ -5,17 +5,25 @@ regression is fitted per task (the regularisation strength picked on a held-out 
 never on the validation split), and the scaler and the regression are folded into the linear heads of a
 `MultiHeadClassifier`, so the pipeline runs it like any other model: one encoder pass, exact same
 probabilities as the regression's `predict_proba`.
+
+With `FastSettings.char_ngrams` (the default) the regression also reads hashed character 1-3-gram TF-IDF
+vectors of the same text: the encoder part folds into the linear heads, the n-gram part into the
+model's `EmbeddingBag` branch (`streamproc.inference.char_ngrams`), so the folder still needs nothing
+else at serving time. A task's head covers the union of its training sets' labels: a data set without
+some classes trains the classes it has.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -23,16 +31,20 @@ from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from models import plots
+from models.char_features import count_matrix, fit_idf, tfidf
 from models.data import LabeledSet
 from models.evaluation.metrics import classification_metrics
 from models.model_card import describe_data, free_folder, package_versions, versioned_name, write_card
 from models.training.batching import collate, sorted_batches
 from models.training.train import load_base
 from streamproc.errors import UserError
+from streamproc.inference.char_ngrams import CharNgramSpec
 from streamproc.inference.multihead import MultiHeadClassifier, pool
 from streamproc.inference.predictor import resolve_device
 
 C_GRID = (0.03, 0.1, 0.3, 1.0)
+FUSED_C_GRID = (3.0, 10.0)
+ENCODER_SCALE = 0.05
 HOLDOUT_FRACTION = 0.15
 FEATURE_BATCH = 32
 
@@ -41,10 +53,19 @@ FEATURE_BATCH = 32
 class FastSettings:
     """What a fast refit depends on (recorded in the model card)."""
 
-    max_length: int = 128
+    max_length: int = 256
     seed: int = 13
     class_weight: str | None = "balanced"
     c_grid: tuple[float, ...] = C_GRID
+    # Hashed character n-grams fused with the encoder features (None: encoder features only).
+    char_ngrams: CharNgramSpec | None = field(default_factory=CharNgramSpec)
+    # Scale of the standardised encoder features next to the L2-normalised n-gram vector, and C with both.
+    encoder_scale: float = ENCODER_SCALE
+    fused_c_grid: tuple[float, ...] = FUSED_C_GRID
+    # Weight each training data set of a task equally (by sample weights), however many rows it has.
+    balance_sources: bool = True
+    # Encoder features are cached here by content hash (None: no cache).
+    feature_cache: Path | None = None
 
 
 @dataclass
@@ -56,6 +77,14 @@ class FittedHead:
     bias: torch.Tensor
     c: float
     holdout_macro_f1: dict[float, float]
+    char_weight: torch.Tensor | None = None  # (buckets, labels): the n-gram branch's rows
+
+    def logits(self, features: np.ndarray, chars: sparse.csr_matrix | None = None) -> np.ndarray:
+        """The folded model's logits on precomputed features (and n-gram TF-IDF rows when it has a branch)."""
+        out = features @ self.weight.numpy().T + self.bias.numpy()
+        if self.char_weight is not None and chars is not None:
+            out = out + np.asarray(chars @ self.char_weight.numpy())
+        return out
 
 
 @torch.inference_mode()
@@ -65,8 +94,21 @@ def encode_features(
     texts: list[str],
     max_length: int,
     desc: str = "encoding",
+    cache: Path | None = None,
 ) -> np.ndarray:
-    """Mean-pooled last-layer vectors, one row per text (length-sorted batches, dynamic padding)."""
+    """Mean-pooled last-layer vectors, one row per text (length-sorted batches, dynamic padding).
+
+    With `cache`, the result is kept in `<cache>/<sha256 of encoder, max_length and texts>.npy` and read
+    back from there by the next call with the same inputs.
+    """
+    path = None
+    if cache is not None:
+        digest = hashlib.sha256(f"{encoder.name_or_path}\0{max_length}\0".encode())
+        for text in texts:
+            digest.update(text.encode("utf-8") + b"\0")
+        path = Path(cache) / f"{digest.hexdigest()}.npy"
+        if path.is_file():
+            return np.load(path)
     encoder.eval()
     device = next(encoder.parameters()).device
     ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
@@ -75,44 +117,70 @@ def encode_features(
         input_ids, mask = collate([ids[i] for i in index], tokenizer.pad_token_id)
         hidden = encoder(input_ids=input_ids.to(device), attention_mask=mask.to(device)).last_hidden_state
         features[index] = pool(hidden, mask.to(device), "mean").float().cpu().numpy()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, features)
     return features
 
 
-def fit_head(features: np.ndarray, labels: list[str], settings: FastSettings) -> FittedHead:
-    """Pick C on a held-out part of the training data, refit on all of it, fold into a linear layer."""
+def fit_head(
+    features: np.ndarray,
+    labels: list[str],
+    settings: FastSettings,
+    chars: sparse.csr_matrix | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> FittedHead:
+    """Pick C on a held-out part of the training data, refit on all of it, fold into a linear layer.
+
+    With `chars` (TF-IDF rows of the same texts) the regression reads both, and the fold also returns the
+    n-gram rows; C then comes from `settings.fused_c_grid`.
+    """
     names = sorted(set(labels))
     index = {name: i for i, name in enumerate(names)}
     rest, held = train_test_split(
         np.arange(len(labels)), test_size=HOLDOUT_FRACTION, stratify=labels, random_state=settings.seed
     )
+    grid = settings.c_grid if chars is None else settings.fused_c_grid
     scores = {}
-    for c in settings.c_grid:
-        model = _ScaledRegression(c, settings).fit(features[rest], [labels[i] for i in rest])
-        predicted = model.predict(features[held]).tolist()
+    for c in grid:
+        weights = None if sample_weight is None else sample_weight[rest]
+        model = _ScaledRegression(c, settings).fit(
+            features[rest], [labels[i] for i in rest], _rows(chars, rest), weights
+        )
+        predicted = model.predict(features[held], _rows(chars, held)).tolist()
         scores[c] = classification_metrics([labels[i] for i in held], predicted, names)["macro_f1"]
-    best = max(settings.c_grid, key=lambda c: (scores[c], -c))
-    regression = _ScaledRegression(best, settings).fit(features, labels)
-    weight, bias = fold(regression, [index[n] for n in regression.regression.classes_], len(names))
-    return FittedHead(names, weight, bias, best, scores)
+    best = max(grid, key=lambda c: (scores[c], -c))
+    regression = _ScaledRegression(best, settings).fit(features, labels, chars, sample_weight)
+    weight, bias, char_weight = fold(regression, [index[n] for n in regression.regression.classes_], len(names))
+    return FittedHead(names, weight, bias, best, scores, char_weight)
 
 
-def fold(pipeline: _ScaledRegression, order: list[int], n_labels: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(weight, bias) of a linear layer whose softmax equals the scaler + regression's `predict_proba`.
+def fold(
+    pipeline: _ScaledRegression, order: list[int], n_labels: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(weight, bias, n-gram rows) of layers whose softmax equals the scaler + regression's `predict_proba`.
 
-    Standardisation folds as W' = W / σ, b' = b - W'·μ. A binary regression has one row w: softmax over
-    (-z/2, z/2) is sigmoid(z), so its two rows are -w/2 and w/2.
+    Standardisation (and the encoder scale s) folds as W' = s·W / σ, b' = b - W'·μ; the n-gram columns of
+    the coefficients become the branch's rows as they are (None without n-grams). A binary regression has
+    one row w: softmax over (-z/2, z/2) is sigmoid(z), so its two rows are -w/2 and w/2.
     """
     scaler: StandardScaler = pipeline.scaler
     regression: LogisticRegression = pipeline.regression
     coef, intercept = regression.coef_, regression.intercept_
     if coef.shape[0] == 1:
         coef, intercept = np.vstack([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
-    scaled = coef / scaler.scale_
-    weight = np.zeros((n_labels, coef.shape[1]))
+    dense = scaler.scale_.shape[0]
+    scaled = coef[:, :dense] * pipeline.scale / scaler.scale_
+    weight = np.zeros((n_labels, dense))
     bias = np.zeros(n_labels)
     weight[order] = scaled
     bias[order] = intercept - scaled @ scaler.mean_
-    return torch.tensor(weight, dtype=torch.float32), torch.tensor(bias, dtype=torch.float32)
+    char_weight = None
+    if coef.shape[1] > dense:
+        rows = np.zeros((coef.shape[1] - dense, n_labels), dtype=np.float32)
+        rows[:, order] = coef[:, dense:].T
+        char_weight = torch.from_numpy(rows)
+    return torch.tensor(weight, dtype=torch.float32), torch.tensor(bias, dtype=torch.float32), char_weight
 
 
 def train_fast_model(
@@ -123,63 +191,164 @@ def train_fast_model(
     settings: FastSettings = FastSettings(),
     data_files: dict[str, dict[str, Path | None]] | None = None,
     device: str = "auto",
+    val_parts: dict[str, list[tuple[str, int]]] | None = None,
+    train_parts: dict[str, list[tuple[str, int]]] | None = None,
 ) -> Path:
-    """Fit a head per task of `sets` (task -> (train, val)) on the frozen `base`; write `<out_root>/<name>/<v>`."""
-    started = time.monotonic()
+    """Fit a head per task of `sets` (task -> (train, val)) on the frozen `base`; write `<out_root>/<name>/<v>`.
+
+    `val_parts` names the data sets a task's validation split is made of, in order (task -> [(name, rows)]):
+    the card then scores each one, and compares the fused model with its encoder-only ablation.
+    `train_parts` does the same for the training splits; with `settings.balance_sources` each part then
+    weighs as much as any other.
+    """
+    started, cpu_started = time.monotonic(), time.process_time()
     encoder, tokenizer = load_base(base)
     encoder.to(resolve_device(device))
+    features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for task, (train, val) in sets.items():
+        features[task] = tuple(  # type: ignore[assignment]
+            encode_features(
+                encoder, tokenizer, part.texts, settings.max_length, f"{task}: {split} features", settings.feature_cache
+            )
+            for split, part in (("train", train), ("val", val))
+        )
+    chars, idf = _char_features(sets, settings.char_ngrams)
     heads: dict[str, FittedHead] = {}
     metrics: dict[str, dict] = {}
+    ablation: dict[str, dict] = {}
     for task, (train, val) in sets.items():
-        train_x = encode_features(encoder, tokenizer, train.texts, settings.max_length, f"{task}: train features")
-        val_x = encode_features(encoder, tokenizer, val.texts, settings.max_length, f"{task}: val features")
-        head = fit_head(train_x, train.labels, settings)
+        train_x, val_x = features[task]
+        train_c, val_c = chars.get(task, (None, None))
+        weights = source_weights((train_parts or {}).get(task)) if settings.balance_sources else None
+        head = fit_head(train_x, train.labels, settings, train_c, weights)
         unknown = sorted(set(val.labels) - set(head.labels))
         if unknown:
             raise UserError(f"{task}: validation labels {unknown} never occur in the training data")
         heads[task] = head
-        metrics[task] = score_head(head, val_x, val.labels)
+        metrics[task] = score_head(head, val_x, val.labels, val_c)
+        parts = (val_parts or {}).get(task) or [(task, len(val))]
+        ablation[task] = {"fused": _per_part(head, val_x, val_c, val.labels, parts)}
+        if train_c is not None:
+            plain = fit_head(train_x, train.labels, settings, sample_weight=weights)
+            ablation[task]["encoder_only"] = _per_part(plain, val_x, None, val.labels, parts)
     version = versioned_name(name)
-    model = MultiHeadClassifier(encoder.cpu(), {t: h.labels for t, h in heads.items()}, version=version)
+    model = MultiHeadClassifier(
+        encoder.cpu(), {t: h.labels for t, h in heads.items()}, version=version, char_ngrams=settings.char_ngrams
+    )
     with torch.no_grad():
         for task, head in heads.items():
             model.heads[task].weight.copy_(head.weight)
             model.heads[task].bias.copy_(head.bias)
+            if model.char_branch is not None and head.char_weight is not None:
+                model.char_branch.bags[task].weight.copy_(head.char_weight)
+        if model.char_branch is not None and idf is not None:
+            model.char_branch.idf.copy_(torch.from_numpy(idf))
     folder = free_folder(Path(out_root) / name / version)
     model.version = folder.name
     model.save(folder, tokenizer=tokenizer, extra={"max_length": settings.max_length, "base_model": str(base)})
-    record = {"version": folder.name, "kind": "fast-heads", "tasks": metrics, "epochs": []}
+    per_set = {task: ablation[task]["fused"] for task in sets}
+    record = {"version": folder.name, "kind": "fast-heads", "tasks": metrics, "per_data_set": per_set, "epochs": []}
     (folder / "metrics.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    (folder / "ablations.json").write_text(json.dumps(ablation, indent=2, ensure_ascii=False) + "\n")
     card = _card(folder.name, base, model, sets, heads, metrics, settings, data_files or {}, started)
+    card["per_data_set"] = {
+        task: {n: {k: m[k] for k in ("n", "accuracy", "macro_f1", "per_class")} for n, m in parts.items()}
+        for task, parts in per_set.items()
+    }
+    card["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
     write_card(folder, card)
-    matrices = {task: (m["confusion"]["labels"], m["confusion"]["matrix"]) for task, m in metrics.items()}
+    matrices = {
+        f"{task}: {n}": (m["confusion"]["labels"], m["confusion"]["matrix"])
+        for task, parts in per_set.items()
+        for n, m in parts.items()
+    }
     plots.confusion_matrices(matrices, folder / "confusion_matrix.png")
+    plots.ablation_bars(ablation, folder / "ablations.png")
     return folder
 
 
-def score_head(head: FittedHead, features: np.ndarray, labels: list[str]) -> dict:
-    """Validation metrics of a folded head on precomputed features."""
-    logits = torch.from_numpy(features) @ head.weight.T + head.bias
+def score_head(
+    head: FittedHead, features: np.ndarray, labels: list[str], chars: sparse.csr_matrix | None = None
+) -> dict:
+    """Validation metrics of a folded head on precomputed features (and n-gram rows)."""
+    logits = head.logits(features, chars)
     predicted = [head.labels[i] for i in logits.argmax(-1).tolist()]
     return classification_metrics(labels, predicted, head.labels)
 
 
+def source_weights(parts: list[tuple[str, int]] | None) -> np.ndarray | None:
+    """Sample weights that give each consecutive part the same total weight (mean 1); None for one part."""
+    if not parts or len(parts) < 2:
+        return None
+    total = sum(rows for _, rows in parts)
+    return np.concatenate([np.full(rows, total / (len(parts) * rows)) for _, rows in parts if rows])
+
+
+def _per_part(
+    head: FittedHead,
+    features: np.ndarray,
+    chars: sparse.csr_matrix | None,
+    labels: list[str],
+    parts: list[tuple[str, int]],
+) -> dict[str, dict]:
+    """Metrics of each named consecutive slice of a validation split."""
+    scores, start = {}, 0
+    for part, rows in parts:
+        stop = start + rows
+        part_chars = None if chars is None else chars[start:stop]
+        scores[part] = score_head(head, features[start:stop], labels[start:stop], part_chars)
+        start = stop
+    return scores
+
+
+def _char_features(
+    sets: dict[str, tuple[LabeledSet, LabeledSet]], spec: CharNgramSpec | None
+) -> tuple[dict[str, tuple[sparse.csr_matrix, sparse.csr_matrix]], np.ndarray | None]:
+    """Per task (train, val) n-gram TF-IDF rows, with one IDF fitted on every task's training texts."""
+    if spec is None:
+        return {}, None
+    counts = {
+        task: (count_matrix(train.texts, spec, f"{task}: train n-grams"), count_matrix(val.texts, spec))
+        for task, (train, val) in sets.items()
+    }
+    idf = fit_idf(sparse.vstack([train for train, _ in counts.values()], format="csr"))
+    return {task: (tfidf(train, idf), tfidf(val, idf)) for task, (train, val) in counts.items()}, idf
+
+
 class _ScaledRegression:
-    """Scaler then logistic regression, with sklearn's fit/predict surface."""
+    """Scaler then logistic regression (on [scale · standardised features, n-gram TF-IDF] when given)."""
 
     def __init__(self, c: float, settings: FastSettings) -> None:
         self.scaler = StandardScaler()
         self.regression = LogisticRegression(C=c, max_iter=3000, class_weight=settings.class_weight)
+        self.scale = 1.0
+        self.encoder_scale = settings.encoder_scale
 
-    def fit(self, features: np.ndarray, labels: list[str]) -> _ScaledRegression:
-        self.regression.fit(self.scaler.fit_transform(features), labels)
+    def _inputs(self, features: np.ndarray, chars: sparse.csr_matrix | None):
+        dense = self.scaler.transform(features) * self.scale
+        return dense if chars is None else sparse.hstack([sparse.csr_matrix(dense), chars], format="csr")
+
+    def fit(
+        self,
+        features: np.ndarray,
+        labels: list[str],
+        chars: sparse.csr_matrix | None = None,
+        sample_weight: np.ndarray | None = None,
+    ) -> _ScaledRegression:
+        self.scaler.fit(features)
+        self.scale = 1.0 if chars is None else self.encoder_scale
+        self.regression.fit(self._inputs(features, chars), labels, sample_weight=sample_weight)
         return self
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        return self.regression.predict(self.scaler.transform(features))
+    def predict(self, features: np.ndarray, chars: sparse.csr_matrix | None = None) -> np.ndarray:
+        return self.regression.predict(self._inputs(features, chars))
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        return self.regression.predict_proba(self.scaler.transform(features))
+    def predict_proba(self, features: np.ndarray, chars: sparse.csr_matrix | None = None) -> np.ndarray:
+        return self.regression.predict_proba(self._inputs(features, chars))
+
+
+def _rows(chars: sparse.csr_matrix | None, index: np.ndarray) -> sparse.csr_matrix | None:
+    return None if chars is None else chars[index]
 
 
 def _card(
@@ -197,7 +366,9 @@ def _card(
     return {
         "version": version,
         "summary": f"{', '.join(model.tasks)}: logistic-regression heads on frozen {Path(base).name} "
-        "mean-pooled features (fast refit).",
+        "mean-pooled features"
+        + (" fused with hashed character n-gram TF-IDF" if settings.char_ngrams else "")
+        + " (fast refit).",
         "tasks": model.tasks,
         "loss_head_layers": [],
         "metrics": {task: {k: m[k] for k in headline} for task, m in metrics.items()},
@@ -214,7 +385,10 @@ def _card(
             "max_length": settings.max_length,
             "seed": settings.seed,
             "class_weight": settings.class_weight,
-            "c_grid": list(settings.c_grid),
+            "balance_sources": settings.balance_sources,
+            "c_grid": list(settings.c_grid if settings.char_ngrams is None else settings.fused_c_grid),
+            "char_ngrams": settings.char_ngrams.to_json() if settings.char_ngrams else None,
+            "encoder_scale": settings.encoder_scale if settings.char_ngrams else None,
             "chosen_c": {task: head.c for task, head in heads.items()},
             "holdout_macro_f1": {task: head.holdout_macro_f1 for task, head in heads.items()},
         },

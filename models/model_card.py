@@ -62,6 +62,17 @@ def render_markdown(card: dict) -> str:
     lines += ["## Results (validation, kept epoch)", "", "| task | accuracy | macro-F1 |", "|---|---|---|"]
     for task, metrics in card["metrics"].items():
         lines.append(f"| {task} | {metrics['accuracy']:.4f} | {metrics['macro_f1']:.4f} |")
+    if card.get("per_data_set"):
+        lines += [
+            "",
+            "## Per validation data set",
+            "",
+            "| task | data set | n | accuracy | macro-F1 |",
+            "|---|---|---|---|---|",
+        ]
+        for task, parts in card["per_data_set"].items():
+            for part, m in parts.items():
+                lines.append(f"| {task} | {part} | {m['n']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} |")
     for task, metrics in card["metrics"].items():
         lines += [
             "",

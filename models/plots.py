@@ -89,3 +89,19 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def ablation_bars(ablation: dict[str, dict[str, dict[str, dict]]], path: Path) -> Path:
+    """Validation macro-F1 per data set, a bar per variant (task -> variant -> data set -> metrics)."""
+    rows = [(task, part) for task, variants in ablation.items() for part in next(iter(variants.values()))]
+    variants = sorted({v for variants in ablation.values() for v in variants})
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(rows)), 4.2))
+    width = 0.8 / len(variants)
+    for k, variant in enumerate(variants):
+        values = [ablation[task].get(variant, {}).get(part, {}).get("macro_f1", 0.0) for task, part in rows]
+        bars = ax.bar(np.arange(len(rows)) + (k - (len(variants) - 1) / 2) * width, values, width, label=variant)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    ax.set_xticks(range(len(rows)), [f"{task}\n{part}" for task, part in rows], fontsize=8)
+    ax.set(title="validation macro-F1 by variant", ylim=(0, 1))
+    ax.legend(fontsize=8)
+    return _save(fig, path)

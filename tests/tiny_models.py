@@ -15,7 +15,7 @@ from transformers import (
 
 from streamproc.inference.multihead import MultiHeadClassifier
 
-TOPICS = ["politics", "economy", "society", "culture", "world", "it"]
+TOPICS = ["politics", "economy", "society", "culture", "world", "it", "sports", "entertainment"]
 SENTIMENTS = ["positive", "neutral", "negative"]
 CORPUS = [
     "정부 국회 선거 대통령 경제 주가 반도체 수출 사회 사건 문화 공연 세계 외교 인공지능 스마트폰",

@@ -4,9 +4,11 @@ Folder layout (written by `MultiHeadClassifier.save`, read by `MultiHeadClassifi
 
     streamproc_model.json   format, version, pooling, tasks -> labels, loss-head layers
     encoder/                a standard Hugging Face `AutoModel` folder (config, safetensors, tokenizer)
-    heads.safetensors       the task heads and the loss-prediction head
+    heads.safetensors       the task heads, the loss-prediction head, the character n-gram branch
 
-The encoder runs once per batch; every head reads the same pooled vector.
+The encoder runs once per batch; every head reads the same pooled vector. A model may also have a
+character n-gram branch (`char_ngrams` in the manifest, format `streamproc.multihead/2`): its per-task
+logits are added to the heads' logits. Folders of format 1 (no branch) load unchanged.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
 
+from streamproc.inference.char_ngrams import CharBatch, CharNgramBranch, CharNgramSpec
 from streamproc.inference.loss_prediction import LossPredictionHead
 
 FORMAT = "streamproc.multihead/1"
+FORMAT_CHAR = "streamproc.multihead/2"
 MANIFEST = "streamproc_model.json"
 Pooling = Literal["mean", "cls"]
 
@@ -55,6 +59,7 @@ class MultiHeadClassifier(nn.Module):
         loss_head_layers: list[int] | None = None,
         dropout: float = 0.1,
         version: str = "unversioned",
+        char_ngrams: CharNgramSpec | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -66,13 +71,21 @@ class MultiHeadClassifier(nn.Module):
         self.heads = nn.ModuleDict({task: nn.Linear(hidden, len(labels)) for task, labels in tasks.items()})
         self.loss_head_layers = list(loss_head_layers or [])
         self.loss_head = LossPredictionHead(hidden, len(self.loss_head_layers)) if self.loss_head_layers else None
+        self.char_branch = CharNgramBranch(char_ngrams, self.tasks) if char_ngrams else None
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> MultiHeadOutput:
-        """Run the encoder once and every head on its pooled output."""
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, chars: CharBatch | None = None
+    ) -> MultiHeadOutput:
+        """Run the encoder once and every head on its pooled output (plus the n-gram branch on `chars`)."""
         needs_layers = self.loss_head is not None
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=needs_layers)
         pooled = self.dropout(pool(out.last_hidden_state, attention_mask, self.pooling))
         logits = {task: head(pooled) for task, head in self.heads.items()}
+        if self.char_branch is not None:
+            if chars is None:
+                raise ValueError("this model has a character n-gram branch: pass `chars` (char_branch.batch(texts))")
+            extra = self.char_branch(chars)
+            logits = {task: value + extra[task].to(value.dtype) for task, value in logits.items()}
         predicted = None
         if self.loss_head is not None:
             layers = [out.hidden_states[i] for i in self.loss_head_layers]
@@ -91,13 +104,18 @@ class MultiHeadClassifier(nn.Module):
             tensors.update(
                 {f"loss_head.{k}": v.detach().contiguous().cpu() for k, v in self.loss_head.state_dict().items()}
             )
+        if self.char_branch is not None:
+            tensors.update(
+                {f"char.{k}": v.detach().contiguous().cpu() for k, v in self.char_branch.state_dict().items()}
+            )
         save_file(tensors, str(directory / "heads.safetensors"))
         manifest = {
-            "format": FORMAT,
+            "format": FORMAT if self.char_branch is None else FORMAT_CHAR,
             "version": self.version,
             "pooling": self.pooling,
             "tasks": self.tasks,
             "loss_head_layers": self.loss_head_layers,
+            **({"char_ngrams": self.char_branch.spec.to_json()} if self.char_branch is not None else {}),
             **(extra or {}),
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
@@ -116,11 +134,14 @@ class MultiHeadClassifier(nn.Module):
             pooling=manifest.get("pooling", "mean"),
             loss_head_layers=manifest.get("loss_head_layers") or None,
             version=manifest.get("version", directory.name),
+            char_ngrams=CharNgramSpec(**manifest["char_ngrams"]) if manifest.get("char_ngrams") else None,
         )
         tensors = load_file(str(directory / "heads.safetensors"))
         model.heads.load_state_dict(_strip(tensors, "heads."))
         if model.loss_head is not None:
             model.loss_head.load_state_dict(_strip(tensors, "loss_head."))
+        if model.char_branch is not None:
+            model.char_branch.load_state_dict(_strip(tensors, "char."))
         if dtype is not None:
             model.to(dtype)
         return model.eval()
@@ -129,8 +150,10 @@ class MultiHeadClassifier(nn.Module):
 def read_manifest(directory: Path) -> dict:
     """The parsed `streamproc_model.json` of a multi-head folder."""
     manifest = json.loads((Path(directory) / MANIFEST).read_text())
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{directory}: unknown model format {manifest.get('format')!r}, expected {FORMAT}")
+    if manifest.get("format") not in (FORMAT, FORMAT_CHAR):
+        raise ValueError(
+            f"{directory}: unknown model format {manifest.get('format')!r}, expected {FORMAT} or {FORMAT_CHAR}"
+        )
     return manifest
 
 

@@ -101,8 +101,10 @@ class MultiHeadPredictor(_TorchPredictor):
     def predict(self, texts: list[str]) -> Predictions:
         probs = {task: np.zeros((len(texts), len(labels)), np.float32) for task, labels in self.tasks.items()}
         loss = np.zeros(len(texts), np.float32) if self.has_loss_head else None
+        branch = self.model.char_branch
         for index, input_ids, mask in self._chunks(texts):
-            out = self.model(input_ids, mask)
+            chars = branch.batch([texts[i] for i in index]) if branch is not None else None
+            out = self.model(input_ids, mask, chars)
             for task, logits in out.logits.items():
                 probs[task][index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
             if loss is not None and out.predicted_loss is not None:

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from streamproc.ingest.model_text import model_text
+
 ID_PATTERN = re.compile(r"^[\w.:@/+=-]{1,200}$")
 MAX_ID_BYTES = 512  # Elasticsearch's `_id` limit, in UTF-8 bytes (a 200-character Korean id is 600 bytes)
 
@@ -89,5 +91,5 @@ class Article(BaseModel):
 
     @property
     def text(self) -> str:
-        """The model input: title, a newline, body."""
-        return f"{self.title}\n{self.body}" if self.title and self.body else self.title or self.body
+        """The model input (`model_text`: boilerplate stripped, title, a newline, body), as in training."""
+        return model_text(self.title, self.body)

@@ -21,7 +21,7 @@ def test_folded_head_equals_regression_probabilities(n_labels: int) -> None:
     labels = [f"l{i % n_labels}" for i in range(120)]
     features[:, 0] += np.arange(120) % n_labels  # some signal
     regression = _ScaledRegression(0.5, FastSettings()).fit(features, labels)
-    weight, bias = fold(regression, list(range(n_labels)), n_labels)
+    weight, bias, _ = fold(regression, list(range(n_labels)), n_labels)
     logits = features @ weight.numpy().T + bias.numpy()
     folded = np.exp(logits - logits.max(1, keepdims=True))
     folded /= folded.sum(1, keepdims=True)

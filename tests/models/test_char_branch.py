@@ -1,0 +1,123 @@
+"""The character n-gram branch: serving bags equal the training TF-IDF rows, the fused fold is exact,
+folders without a branch still load, and heads cope with data sets that lack some classes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.char_features import count_matrix, fit_idf, tfidf
+from models.data import LabeledSet, read_tsv
+from models.fast_heads import FastSettings, _ScaledRegression, fold, source_weights, train_fast_model
+from streamproc.inference.char_ngrams import CharNgramBranch, CharNgramSpec, char_batch
+from streamproc.inference.multihead import FORMAT, FORMAT_CHAR, MultiHeadClassifier, read_manifest
+from streamproc.inference.predictor import load_model
+from tests.models.toy_data import toy_rows
+
+SPEC = CharNgramSpec(buckets=2**12)
+TEXTS = ["프로농구 개막전 매진", "주가 하락 마감", "국회 본회의 개최", "Pop star world tour", "주가 상승 마감 주가"]
+
+
+def test_serving_bags_equal_the_training_tfidf_rows() -> None:
+    counts = count_matrix(TEXTS, SPEC)
+    idf = fit_idf(counts)
+    rows = tfidf(counts, idf).toarray()
+    batch = char_batch(TEXTS, SPEC, torch.from_numpy(idf))
+    bag = torch.nn.EmbeddingBag(SPEC.buckets, SPEC.buckets, mode="sum")
+    with torch.no_grad():
+        bag.weight.copy_(torch.eye(SPEC.buckets))
+    dense = bag(batch.ids, batch.offsets, per_sample_weights=batch.weights).detach().numpy()
+    np.testing.assert_allclose(dense, rows, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_labels", [2, 3])
+def test_fused_fold_equals_regression_probabilities(n_labels: int) -> None:
+    rng = np.random.default_rng(1)
+    texts = [f"{'가나다'[i % 3]}{'라마바'[i % n_labels]} {i % 7}" for i in range(90)]
+    labels = [f"l{i % n_labels}" for i in range(90)]
+    features = rng.normal(size=(90, 8)) * rng.uniform(0.5, 3, size=8)
+    counts = count_matrix(texts, SPEC)
+    idf = fit_idf(counts)
+    chars = tfidf(counts, idf)
+    regression = _ScaledRegression(3.0, FastSettings()).fit(features, labels, chars)
+    weight, bias, char_weight = fold(regression, list(range(n_labels)), n_labels)
+    assert char_weight is not None and char_weight.shape == (SPEC.buckets, n_labels)
+    branch = CharNgramBranch(SPEC, {"t": [f"l{i}" for i in range(n_labels)]})
+    with torch.no_grad():
+        branch.idf.copy_(torch.from_numpy(idf))
+        branch.bags["t"].weight.copy_(char_weight)
+    logits = torch.from_numpy(features).float() @ weight.T + bias + branch(branch.batch(texts))["t"]
+    np.testing.assert_allclose(
+        torch.softmax(logits, -1).detach().numpy(), regression.predict_proba(features, chars), atol=1e-4
+    )
+
+
+def test_partial_label_sets_train_every_class_they_have(tiny_base: Path, tmp_path: Path) -> None:
+    """Two topic sources: one without `culture`, one with only `culture` and `economy`; sentiment has two."""
+    words = {
+        "politics": ["정부", "국회", "선거"],
+        "economy": ["경제", "주가", "수출"],
+        "culture": ["문화", "공연", "축제"],
+    }
+    first = toy_rows({k: v for k, v in words.items() if k != "culture"}, 30, seed=1)
+    second = toy_rows({k: words[k] for k in ("culture", "economy")}, 30, seed=2)
+    val_first, val_second = (
+        toy_rows({k: words[k] for k in ("politics", "economy")}, 8, 3),
+        toy_rows({k: words[k] for k in ("culture",)}, 8, 4),
+    )
+
+    def labeled(rows: list[tuple[str, str]]) -> LabeledSet:
+        return LabeledSet([t for t, _ in rows], [label for _, label in rows])
+
+    train, val = labeled(first + second), labeled(val_first + val_second)
+    parts = {"topic": [("first", len(val_first)), ("second", len(val_second))]}
+    settings = FastSettings(max_length=16, char_ngrams=SPEC)
+    folder = train_fast_model(
+        {"topic": (train, val)},
+        tiny_base,
+        tmp_path,
+        "partial",
+        settings,
+        device="cpu",
+        val_parts=parts,
+        train_parts={"topic": [("first", len(first)), ("second", len(second))]},
+    )
+    assert read_manifest(folder)["format"] == FORMAT_CHAR
+    card = json.loads((folder / "model_card.json").read_text())
+    assert card["tasks"]["topic"] == ["culture", "economy", "politics"]
+    per_set = card["per_data_set"]["topic"]
+    assert per_set["first"]["n"] == len(val_first) and per_set["second"]["n"] == len(val_second)
+    assert per_set["second"]["per_class"]["culture"]["f1"] > 0.8  # the class only one source has is learned
+    assert per_set["first"]["macro_f1"] > 0.8
+    assert "| topic | second |" in (folder / "MODEL_CARD.md").read_text()
+    ablations = json.loads((folder / "ablations.json").read_text())
+    assert set(ablations["topic"]) == {"fused", "encoder_only"}
+    assert (folder / "ablations.png").is_file() and (folder / "confusion_matrix.png").is_file()
+    predictor = load_model(folder, device="cpu", max_tokens=16)
+    probabilities = predictor.predict(val.texts).probabilities["topic"]
+    predicted = [predictor.tasks["topic"][i] for i in probabilities.argmax(1)]
+    accuracy = np.mean([p == t for p, t in zip(predicted, val.labels, strict=True)])
+    assert accuracy == pytest.approx(card["metrics"]["topic"]["accuracy"])
+
+
+def test_each_training_source_weighs_the_same() -> None:
+    weights = source_weights([("small", 2), ("large", 6)])
+    assert weights is not None and len(weights) == 8
+    assert weights[:2].sum() == pytest.approx(weights[2:].sum()) and weights.mean() == pytest.approx(1.0)
+    assert source_weights([("only", 5)]) is None and source_weights(None) is None
+
+
+def test_a_folder_without_the_branch_keeps_format_one(tiny_base: Path, toy_topic: Path, tmp_path: Path) -> None:
+    sets = {"topic": (read_tsv(toy_topic / "train.tsv"), read_tsv(toy_topic / "val.tsv"))}
+    folder = train_fast_model(
+        sets, tiny_base, tmp_path, "plain", FastSettings(max_length=16, char_ngrams=None), device="cpu"
+    )
+    assert read_manifest(folder)["format"] == FORMAT and "char_ngrams" not in read_manifest(folder)
+    model = MultiHeadClassifier.load(folder)
+    assert model.char_branch is None
+    assert load_model(folder, device="cpu", max_tokens=16).predict(["정부 국회"]).probabilities["topic"].shape == (1, 3)
