@@ -28,7 +28,7 @@ def training_curves(epochs: list[dict], path: Path) -> Path:
         ax.set_xticks(x)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def confusion_matrices(matrices: dict[str, tuple[list[str], list[list[int]]]], path: Path) -> Path:
@@ -43,7 +43,7 @@ def confusion_matrices(matrices: dict[str, tuple[list[str], list[list[int]]]], p
         ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
         ax.set_yticks(range(len(labels)), labels)
         ax.set(title=task, xlabel="predicted", ylabel="true")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def bench_bars(result: dict, path: Path) -> Path:
@@ -64,7 +64,7 @@ def bench_bars(result: dict, path: Path) -> Path:
     right.set_xticks(range(len(tasks)), tasks)
     right.set(title="validation macro-F1", ylim=(0, 1))
     right.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def active_learning_curves(result: dict, path: Path) -> Path:
@@ -79,10 +79,11 @@ def active_learning_curves(result: dict, path: Path) -> Path:
     ax.set(title=result.get("title", "active learning"), xlabel="labeled examples", ylabel="val macro-F1")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """Write `fig` as a PNG at `path` (folders created) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -104,4 +105,4 @@ def ablation_bars(ablation: dict[str, dict[str, dict[str, dict]]], path: Path) -
     ax.set_xticks(range(len(rows)), [f"{task}\n{part}" for task, part in rows], fontsize=8)
     ax.set(title="validation macro-F1 by variant", ylim=(0, 1))
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -17,7 +17,7 @@ import torch
 
 from models.active_learning.data_sets import load_study_set
 from models.active_learning.features import default_layers
-from models.active_learning.simulate import SimSettings, checkpoint_sizes
+from models.active_learning.simulate import SimSettings, checkpoint_sizes, seed_set
 from models.active_learning.strategies import STRATEGIES, Scores
 from models.active_learning.study import run_study
 from models.data import sample
@@ -118,21 +118,15 @@ def score_items(model: MultiHeadClassifier, ids: list[list[int]], pad_id: int) -
 
 def fine_tune_curve(data: FineTuneSet, strategy: str, seed: int, settings: SimSettings) -> dict:
     """One stream where every round fine-tunes the encoder."""
-    from sklearn.model_selection import train_test_split
-
     sizes = checkpoint_sizes(data.pool_size, len(data.labels), settings)
-    everything = np.arange(data.pool_size)
-    first, _ = train_test_split(everything, train_size=sizes[0], stratify=data.pool_y, random_state=seed)
-    is_labeled = np.zeros(data.pool_size, dtype=bool)
-    is_labeled[first] = True
-    rng = np.random.default_rng([seed, sorted(STRATEGIES).index(strategy)])
+    is_labeled, rng = seed_set(data.pool_y, sizes[0], strategy, seed)
     macro_f1, accuracy = [], []
     for round_number in range(len(sizes)):
         model, metrics = train_round(data, np.flatnonzero(is_labeled), seed)
         macro_f1.append(float(metrics["macro_f1"]))
         accuracy.append(float(metrics["accuracy"]))
         if round_number + 1 < len(sizes):
-            unlabeled = everything[~is_labeled]
+            unlabeled = np.flatnonzero(~is_labeled)
             proba, loss, vectors = score_items(model, [data.pool_ids[i] for i in unlabeled], data.pad_id)
             scores = Scores(proba, rng, cluster_features=vectors, predicted_loss=loss)
             chosen = unlabeled[STRATEGIES[strategy](scores, sizes[round_number + 1] - int(is_labeled.sum()))]

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from models.active_learning.study import REPORT_FRACTIONS
+from models.plots import save_figure
 
 
 def table_rows(result: dict) -> list[list[str]]:
@@ -83,12 +84,7 @@ def curves_png(result: dict, path: Path) -> Path:
         ax.legend(fontsize=8, loc="lower right")
     n_seeds = len(result["settings"]["seeds"])
     fig.suptitle(f"active learning on frozen features: mean ± sd over {n_seeds} seeds")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_outputs(result: dict, out_dir: Path) -> list[Path]:

@@ -126,20 +126,25 @@ def full_pool_score(data: PreparedSet, settings: SimSettings) -> dict[str, float
     return {"macro_f1": macro, "accuracy": accuracy}
 
 
+def seed_set(pool_y: np.ndarray, size: int, strategy: str, seed: int) -> tuple[np.ndarray, np.random.Generator]:
+    """The stratified seed set as a mask over the pool (the same for every strategy of a seed), and the
+    strategy's own random generator."""
+    first, _ = train_test_split(np.arange(len(pool_y)), train_size=size, stratify=pool_y, random_state=seed)
+    is_labeled = np.zeros(len(pool_y), dtype=bool)
+    is_labeled[first] = True
+    return is_labeled, np.random.default_rng([seed, sorted(STRATEGIES).index(strategy)])
+
+
 def run_curve(data: PreparedSet, strategy: str, seed: int, settings: SimSettings) -> dict:
     """One stream: labeled-set sizes with the validation macro-F1 and accuracy after each retraining."""
     pick = STRATEGIES[strategy]
     sizes = checkpoint_sizes(data.pool_size, len(data.labels), settings)
-    everything = np.arange(data.pool_size)
-    labeled, _ = train_test_split(everything, train_size=sizes[0], stratify=data.pool_y, random_state=seed)
-    is_labeled = np.zeros(data.pool_size, dtype=bool)
-    is_labeled[labeled] = True
-    rng = np.random.default_rng([seed, sorted(STRATEGIES).index(strategy)])
+    is_labeled, rng = seed_set(data.pool_y, sizes[0], strategy, seed)
     classifier = RoundClassifier(len(data.labels), settings.c)
     macro_f1, accuracy = [], []
     for round_number, size in enumerate(sizes):
         if round_number:
-            unlabeled = everything[~is_labeled]
+            unlabeled = np.flatnonzero(~is_labeled)
             scores = _scores(data, classifier, strategy, is_labeled, unlabeled, rng, seed, settings)
             chosen = unlabeled[pick(scores, size - int(is_labeled.sum()))]
             is_labeled[chosen] = True
