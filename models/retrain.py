@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.data import LabeledSet, article_text, concat, read_tsv
+from models.data import LabeledSet, concat, read_tsv
 from models.evaluation.metrics import classification_metrics
 from models.fast_heads import train_fast_model
 from models.registry import promote, serving_folder
 from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc.inference.predictor import Predictor, load_model
+from streamproc.ingest.model_text import model_text
 from streamproc.review.desk import TASKS, ReviewDesk
 
 VAL_TOLERANCE = 0.01
@@ -86,7 +87,7 @@ def reviewed_labels(desk: ReviewDesk, holdout_fraction: float) -> ReviewedLabels
     parts: dict[str, dict[str, tuple[list[str], list[str]]]] = {"train": {}, "holdout": {}}
     for doc_id, record in sorted(desk.decisions().items()):
         summary = desk.item(doc_id) or {}
-        text = article_text(summary.get("title") or "", summary.get("body") or "")
+        text = model_text(summary.get("title") or "", summary.get("body") or "")
         if record.get("decision") != "label" or not text:
             continue
         side = "holdout" if in_holdout(doc_id, holdout_fraction) else "train"

@@ -11,6 +11,7 @@ from redis import Redis
 
 from streamproc.config import Settings
 from streamproc.connections import elasticsearch_client, redis_client
+from streamproc.ingest.model_text import model_text
 from streamproc.review.desk import TASKS, Outcome, ReviewDesk
 from streamproc.review.elastic import write_decision
 
@@ -54,14 +55,12 @@ class ReviewService:
 
 
 def export_rows(desk: ReviewDesk, task: str) -> list[tuple[str, str, str]]:
-    """(id, text, label) of every item labeled for `task`, sorted by id."""
-    from models.data import article_text  # the same title/body join the models are trained with
-
+    """(id, text, label) of every item labeled for `task`, sorted by id (text as the models read it)."""
     rows = []
     for doc_id, record in sorted(desk.decisions().items()):
         label = (record.get("labels") or {}).get(task)
         summary = desk.item(doc_id) or {}
-        text = article_text(summary.get("title") or "", summary.get("body") or "")
+        text = model_text(summary.get("title") or "", summary.get("body") or "")
         if label and text:
             rows.append((doc_id, text, label))
     return rows

@@ -69,7 +69,8 @@ def test_int8_is_a_cpu_path(tiny_model_dir: Path) -> None:
     assert "DynamicQuantizedLinear" in repr(predictor.model.encoder)
     assert isinstance(predictor.model.heads["topic"], torch.nn.Linear)  # heads stay float
     probs = predictor.predict(HEADLINES).probabilities["topic"]
-    assert probs.shape == (len(HEADLINES), len(predictor.tasks["topic"])) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    assert probs.shape == (len(HEADLINES), len(predictor.tasks["topic"]))
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
     with pytest.raises(UserError, match="CPU path"):
         weight_dtype("int8", torch.device("cuda"))
     assert weight_dtype("auto", torch.device("cpu")) is None
