@@ -22,6 +22,7 @@ from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
 from streamproc.sinks.retry import PermanentSinkError
 from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.worker import metrics
+from streamproc.worker.assignor import StableOrderAssignor
 from streamproc.worker.batch import BatchProcessor, PreparedBatch, RawRecord
 from streamproc.worker.fetch_pacing import pace_empty_fetches
 from streamproc.worker.logs import worker_logging_config
@@ -57,6 +58,7 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
         producer_acks=-1,
         logging_config=worker_logging_config(settings),
         datadir=worker_data_dir(settings),
+        PartitionAssignor=StableOrderAssignor,  # a restarted static member gets its own partitions back
     )
     raw_topic = app.topic(
         settings.topic_raw,
