@@ -17,7 +17,7 @@ from streamproc.cli.main import _register_model_commands, app
 from streamproc.config import Settings
 from streamproc.connections import redis_client
 from streamproc.review.desk import ReviewDesk
-from tests.models.toy_data import NOISE, SENTIMENT_WORDS, write_toy_set
+from tests.models.toy_data import NOISE, SENTIMENT_WORDS, toy_rows, write_toy_set
 from tests.review.helpers import push
 from tests.tiny_models import build_base_encoder
 
@@ -113,8 +113,10 @@ def test_gate_refuses_a_worse_candidate_and_dry_run_never_promotes(
 ) -> None:
     settings, data = serving
     before = serving_folder(settings)
-    # reviewers (wrongly) call politics headlines culture: the candidate gets worse on validation
-    _review(settings, before, [f"정부 국회 선거 {w}" for w in ["대통령", "government", "election"] * 30])
+    # reviewers (wrongly) call politics headlines, drawn like the validation set's, culture: the candidate gets
+    # worse on validation
+    wrong = [text for text, _ in toy_rows({"politics": BASE_TOPICS["politics"]}, 90, seed=7)]
+    _review(settings, before, wrong)
     _register_model_commands()
     runner = CliRunner()
     dry = runner.invoke(app, ["retrain", "--dry-run", "--base-data", str(data)])
