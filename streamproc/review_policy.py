@@ -19,12 +19,11 @@ from typing import Protocol
 import numpy as np
 from datasketches import kll_doubles_sketch
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import WatchError
+from redis.exceptions import RedisError, WatchError
 
 from streamproc.config import Settings
 from streamproc.sinks.retry import TransientSinkError
+from streamproc.sinks.review_queue import classify_redis_error
 
 log = logging.getLogger(__name__)
 SKETCH_K = 400
@@ -65,8 +64,11 @@ class ReviewBudget:
         """Merge the batch into the shared sketch, then the (1 - share) quantile (or the fallback)."""
         try:
             merged = await self._merge(uncertainties)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise TransientSinkError(f"Redis review budget unreachable: {exc}") from exc
+        except (RedisError, OSError) as exc:  # sorted like the review queue's own errors (same server)
+            classified = classify_redis_error(exc)
+            if classified is None:
+                raise
+            raise classified from exc
         if merged.n < self.warmup:
             return self.fallback
         return float(merged.get_quantile(1.0 - self.share))
