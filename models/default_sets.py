@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.data import LabeledSet, concat, read_tsv, relabel, sample, split_off
+from streamproc_models.data import LabeledSet, concat, read_tsv, relabel, sample, split_off
 
 AGNEWS_TO_TOPIC = {"business": "economy", "scitech": "it", "world": "world", "sports": "sports"}
 SEED_DIR = Path(__file__).parent / "seed"

@@ -12,13 +12,13 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from models.default_sets import default_training_sets
-from models.encoder import ensure_encoder
-from models.fast_heads import FastSettings, train_fast_model
-from models.training import Hyperparameters, train_model
 from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc.inference.multihead import is_multihead_dir
+from streamproc_models.default_sets import default_training_sets
+from streamproc_models.encoder import ensure_encoder
+from streamproc_models.fast_heads import FastSettings, train_fast_model
+from streamproc_models.training import Hyperparameters, train_model
 
 DEFAULT_FAST_NAME = "default-fast"
 DEFAULT_FINETUNED_NAME = "default-finetuned"

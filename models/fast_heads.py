@@ -30,17 +30,17 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from models import plots
-from models.char_features import count_matrix, fit_idf, tfidf
-from models.data import LabeledSet
-from models.evaluation.metrics import classification_metrics
-from models.model_card import describe_data, free_folder, package_versions, versioned_name, write_card
-from models.training.batching import collate, sorted_batches
-from models.training.train import load_base
 from streamproc.errors import UserError
 from streamproc.inference.char_ngrams import CharNgramSpec
 from streamproc.inference.multihead import MultiHeadClassifier, pool
 from streamproc.inference.predictor import resolve_device
+from streamproc_models import plots
+from streamproc_models.char_features import count_matrix, fit_idf, tfidf
+from streamproc_models.data import LabeledSet
+from streamproc_models.evaluation.metrics import classification_metrics
+from streamproc_models.model_card import describe_data, free_folder, package_versions, versioned_name, write_card
+from streamproc_models.training.batching import collate, sorted_batches
+from streamproc_models.training.train import load_base
 
 C_GRID = (0.03, 0.1, 0.3, 1.0)
 FUSED_C_GRID = (3.0, 10.0)

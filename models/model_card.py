@@ -9,8 +9,8 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
-from models.data import LabeledSet
-from models.encoder.sources import sha256_of
+from streamproc_models.data import LabeledSet
+from streamproc_models.encoder.sources import sha256_of
 
 PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "scikit-learn", "streamproc")
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from models.defaults import point_link
 from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc.inference.multihead import MANIFEST, is_multihead_dir
+from streamproc_models.defaults import point_link
 
 
 @dataclass(frozen=True)

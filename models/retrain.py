@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.data import LabeledSet, concat, read_tsv
-from models.evaluation.metrics import classification_metrics
-from models.fast_heads import train_fast_model
-from models.registry import promote, serving_folder
 from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc.inference.predictor import Predictor, load_model
 from streamproc.ingest.model_text import model_text
 from streamproc.review.desk import TASKS, ReviewDesk
+from streamproc_models.data import LabeledSet, concat, read_tsv
+from streamproc_models.evaluation.metrics import classification_metrics
+from streamproc_models.fast_heads import train_fast_model
+from streamproc_models.registry import promote, serving_folder
 
 VAL_TOLERANCE = 0.01
 GATE_RULE = (
@@ -104,7 +104,7 @@ def reviewed_labels(desk: ReviewDesk, holdout_fraction: float) -> ReviewedLabels
 def base_sets(settings: Settings, base_data: Path | None) -> dict[str, tuple[LabeledSet, LabeledSet]]:
     """(train, val) per task: `<base_data>/<task>/{train,val}.tsv`, else the default model's training sets."""
     if base_data is None:
-        from models.default_sets import default_training_sets
+        from streamproc_models.default_sets import default_training_sets
 
         return default_training_sets(settings.data_dir).sets
     sets = {}
@@ -204,9 +204,9 @@ def retrain(
     }
     say(f"serving model: {serving}")
     if fine_tune:
-        from models.defaults import FINE_TUNE
-        from models.encoder import ensure_encoder
-        from models.training import train_model
+        from streamproc_models.defaults import FINE_TUNE
+        from streamproc_models.encoder import ensure_encoder
+        from streamproc_models.training import train_model
 
         base = ensure_encoder(settings.model_store, progress=True)
         candidate = train_model(training, base, settings.model_store, FINE_TUNE, RETRAINED_NAME, device=settings.device)

@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from models.active_learning.data_sets import STUDY_SETS
-from models.active_learning.heads import DEFAULT_C
-from models.active_learning.simulate import FULL_CHECKPOINTS, LOSS_TARGETS, SimSettings
-from models.active_learning.strategies import STRATEGIES
 from streamproc.config import load_settings
 from streamproc.errors import UserError
+from streamproc_models.active_learning.data_sets import STUDY_SETS
+from streamproc_models.active_learning.heads import DEFAULT_C
+from streamproc_models.active_learning.simulate import FULL_CHECKPOINTS, LOSS_TARGETS, SimSettings
+from streamproc_models.active_learning.strategies import STRATEGIES
 
 console = Console()
 DEFAULT_SEEDS = 5
@@ -56,8 +56,8 @@ def al_sim(
     """Simulate reviewers labeling what each strategy picks; write JSON, a Markdown table and a PNG."""
     import torch
 
-    from models.active_learning.report import markdown, write_outputs
-    from models.encoder import ensure_encoder
+    from streamproc_models.active_learning.report import markdown, write_outputs
+    from streamproc_models.encoder import ensure_encoder
 
     names = data_set or list(STUDY_SETS)
     strategies = strategy or list(STRATEGIES)
@@ -74,12 +74,12 @@ def al_sim(
     seed_list = list(range(seeds or (FULL_SEEDS if full else DEFAULT_SEEDS)))
     out_dir = out or settings.model_store / "al-sim" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     if fine_tune:
-        from models.active_learning.fine_tune import run_fine_tune_study
+        from streamproc_models.active_learning.fine_tune import run_fine_tune_study
 
         result = run_fine_tune_study(settings.data_dir, names, strategies, seed_list, sim, base_dir, pool_limit)
     else:
-        from models.active_learning.study import run_study
-        from models.active_learning.study_sets import prepared_sets
+        from streamproc_models.active_learning.study import run_study
+        from streamproc_models.active_learning.study_sets import prepared_sets
 
         cache = settings.model_store / "al-features" / Path(base_dir).name
         result = run_study(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.data import LabeledSet, read_tsv, sample
 from streamproc.errors import UserError
+from streamproc_models.data import LabeledSet, read_tsv, sample
 
 SAMPLE_SEED = 13
 

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.training.batching import collate, sorted_batches
-from models.training.train import load_base
 from streamproc.inference.multihead import pool
+from streamproc_models.training.batching import collate, sorted_batches
+from streamproc_models.training.train import load_base
 
 FEATURE_BATCH = 32
 

@@ -15,17 +15,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.active_learning.data_sets import load_study_set
-from models.active_learning.features import default_layers
-from models.active_learning.simulate import SimSettings, checkpoint_sizes, seed_set
-from models.active_learning.strategies import STRATEGIES, Scores
-from models.active_learning.study import run_study
-from models.data import sample
-from models.training.batching import collate, sorted_batches
-from models.training.hyperparameters import Hyperparameters
-from models.training.loop import TaskData, fit
-from models.training.train import load_base
 from streamproc.inference.multihead import MultiHeadClassifier, pool
+from streamproc_models.active_learning.data_sets import load_study_set
+from streamproc_models.active_learning.features import default_layers
+from streamproc_models.active_learning.simulate import SimSettings, checkpoint_sizes, seed_set
+from streamproc_models.active_learning.strategies import STRATEGIES, Scores
+from streamproc_models.active_learning.study import run_study
+from streamproc_models.data import sample
+from streamproc_models.training.batching import collate, sorted_batches
+from streamproc_models.training.hyperparameters import Hyperparameters
+from streamproc_models.training.loop import TaskData, fit
+from streamproc_models.training.train import load_base
 
 DEFAULT_POOL = 2000
 TASK = "task"

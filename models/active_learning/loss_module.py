@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from models.training.learning_loss import margin_ranking_loss
 from streamproc.inference.loss_prediction import LossPredictionHead
+from streamproc_models.training.learning_loss import margin_ranking_loss
 
 
 class LossModule:

@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from models.active_learning.study import REPORT_FRACTIONS
-from models.plots import save_figure
+from streamproc_models.active_learning.study import REPORT_FRACTIONS
+from streamproc_models.plots import save_figure
 
 
 def table_rows(result: dict) -> list[list[str]]:

@@ -14,9 +14,9 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from models.active_learning.heads import DEFAULT_C, RoundClassifier
-from models.active_learning.loss_module import LossModule
-from models.active_learning.strategies import STRATEGIES, Scores
+from streamproc_models.active_learning.heads import DEFAULT_C, RoundClassifier
+from streamproc_models.active_learning.loss_module import LossModule
+from streamproc_models.active_learning.strategies import STRATEGIES, Scores
 
 CLUSTER_DIMS = 64
 DEFAULT_CHECKPOINTS = (

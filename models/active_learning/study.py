@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from models.active_learning.simulate import SimSettings, full_pool_score, run_curve
+from streamproc_models.active_learning.simulate import SimSettings, full_pool_score, run_curve
 
 REPORT_FRACTIONS = (0.10, 0.25)
 WITHIN = 0.01  # "reaches the full pool" = mean macro-F1 within one point of the full-pool score

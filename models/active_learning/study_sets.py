@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.active_learning.data_sets import load_study_set
-from models.active_learning.features import layer_features
-from models.active_learning.simulate import PreparedSet, prepare
-from models.data import sample
+from streamproc_models.active_learning.data_sets import load_study_set
+from streamproc_models.active_learning.features import layer_features
+from streamproc_models.active_learning.simulate import PreparedSet, prepare
+from streamproc_models.data import sample
 
 POOL_SAMPLE_SEED = 7
 

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.encoder import sources
-from models.encoder.q4_0 import FormatError, Header, Q4File, Vocab
 from streamproc.errors import UserError
+from streamproc_models.encoder import sources
+from streamproc_models.encoder.q4_0 import FormatError, Header, Q4File, Vocab
 
 ENCODER_NAME = "multilingual-e5-small"
 FORMAT_VERSION = 1

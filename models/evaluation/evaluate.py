@@ -10,11 +10,11 @@ import numpy as np
 from scipy.stats import spearmanr
 from tqdm import tqdm
 
-from models import plots
-from models.data import read_tsv
-from models.evaluation.metrics import classification_metrics
 from streamproc.errors import UserError
 from streamproc.inference.predictor import load_model
+from streamproc_models import plots
+from streamproc_models.data import read_tsv
+from streamproc_models.evaluation.metrics import classification_metrics
 
 PROGRESS_CHUNK = 256
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from models import plots
 from streamproc.errors import UserError
 from streamproc.inference.predictor import CHUNK_SIZE, CombinedPredictor, load_model
+from streamproc_models import plots
 
 TASKS = ("topic", "sentiment")
 

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 from tqdm import tqdm
 
-from models.evaluation.metrics import classification_metrics
-from models.training.batching import bucketed_batches, collate, sorted_batches
-from models.training.hyperparameters import Hyperparameters
-from models.training.learning_loss import margin_ranking_loss
 from streamproc.inference.multihead import MultiHeadClassifier
+from streamproc_models.evaluation.metrics import classification_metrics
+from streamproc_models.training.batching import bucketed_batches, collate, sorted_batches
+from streamproc_models.training.hyperparameters import Hyperparameters
+from streamproc_models.training.learning_loss import margin_ranking_loss
 
 MAX_GRAD_NORM = 1.0
 

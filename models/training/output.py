@@ -9,12 +9,12 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from models import plots
-from models.data import LabeledSet
-from models.model_card import describe_data, free_folder, package_versions, write_card
-from models.training.hyperparameters import Hyperparameters
-from models.training.loop import History
 from streamproc.inference.multihead import MultiHeadClassifier
+from streamproc_models import plots
+from streamproc_models.data import LabeledSet
+from streamproc_models.model_card import describe_data, free_folder, package_versions, write_card
+from streamproc_models.training.hyperparameters import Hyperparameters
+from streamproc_models.training.loop import History
 
 
 @dataclass

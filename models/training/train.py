@@ -10,14 +10,14 @@ from pathlib import Path
 import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from models.data import LabeledSet, sample
-from models.model_card import versioned_name
-from models.training.hyperparameters import Hyperparameters, resolve_loss_layers
-from models.training.loop import TaskData, fit
-from models.training.output import RunRecord, write_run
 from streamproc.errors import UserError
 from streamproc.inference.multihead import MultiHeadClassifier
 from streamproc.inference.predictor import resolve_device
+from streamproc_models.data import LabeledSet, sample
+from streamproc_models.model_card import versioned_name
+from streamproc_models.training.hyperparameters import Hyperparameters, resolve_loss_layers
+from streamproc_models.training.loop import TaskData, fit
+from streamproc_models.training.output import RunRecord, write_run
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -22,9 +22,9 @@ def bench_cpu_path(
     """Per validation set and precision: accuracy, macro-F1, articles/s; plus agreement of the two predictions."""
     import torch
 
-    from models.data import read_tsv
-    from models.default_sets import DEFAULT_SOURCES
-    from models.evaluation.metrics import classification_metrics
+    from streamproc_models.data import read_tsv
+    from streamproc_models.default_sets import DEFAULT_SOURCES
+    from streamproc_models.evaluation.metrics import classification_metrics
 
     apply_inference_threads(inference_threads(threads, torch.device("cpu")))
     maps = {source.folder: source.label_map for source in DEFAULT_SOURCES}

@@ -188,11 +188,11 @@ register_operations(app)
 
 
 def _register_model_commands() -> None:
-    from models.active_learning.cli import register as register_active_learning
-    from models.cli_build import register as register_build
-    from models.cli_registry import register as register_registry
-    from models.cli_train import register as register_train
     from streamproc.bench.cli import register as register_pipeline_bench
+    from streamproc_models.active_learning.cli import register as register_active_learning
+    from streamproc_models.cli_build import register as register_build
+    from streamproc_models.cli_registry import register as register_registry
+    from streamproc_models.cli_train import register as register_train
 
     models_app = typer.Typer(help="Build the base encoder and the default model.", no_args_is_help=True)
     register_build(models_app)

@@ -63,7 +63,7 @@ def _ensure_models(settings: Settings, console: Console) -> None:
     if settings.topic_model_dir or settings.multitask_model_dir:
         console.print("  using the configured model folders")
         return
-    from models.defaults import ensure_default_models
+    from streamproc_models.defaults import ensure_default_models
 
     console.print(f"  default model: {ensure_default_models(settings, say=console.print)}")
 

@@ -91,8 +91,8 @@ def accuracy(docs: dict[str, dict[str, Any]], truth: dict[str, str], ids: set[st
 
 def run_review_loop(settings: Settings, samples: Path, console: Console, run_worker) -> None:
     """Steps 6-9 of `streamproc demo --review` (`run_worker` runs a worker until the topic is drained)."""
-    from models.retrain import HOLDOUT_FRACTION, in_holdout, retrain
     from streamproc.publish.publisher import publish
+    from streamproc_models.retrain import HOLDOUT_FRACTION, in_holdout, retrain
 
     truth, valid = sections(samples, settings.max_article_bytes)
     before = topic_labels(settings, list(truth))

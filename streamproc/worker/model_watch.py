@@ -1,6 +1,6 @@
 """Live model switch: notice a promoted version between batches and swap it in without stopping.
 
-The serving model is named by a symbolic link (`models.registry`). Between batches the worker asks
+The serving model is named by a symbolic link (`streamproc_models.registry`). Between batches the worker asks
 `ModelWatch.current()`; at most every `model_poll_seconds` it resolves the link, and when the target changed it
 starts loading the new folder in a thread of its own (the event loop keeps heart-beating, the old model keeps
 serving). Once loaded, the next batch runs on the new model, so every document of a batch carries one version

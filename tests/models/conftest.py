@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from models.encoder import ENCODER_NAME, rebuild_encoder
+from streamproc_models.encoder import ENCODER_NAME, rebuild_encoder
 from tests.models.toy_data import SENTIMENT_WORDS, TOPIC_WORDS, write_toy_set
 from tests.tiny_models import build_base_encoder
 

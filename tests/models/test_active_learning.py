@@ -15,15 +15,15 @@ import pytest
 from scipy.stats import spearmanr
 from typer.testing import CliRunner
 
-from models.active_learning.features import default_layers, layer_features
-from models.active_learning.fine_tune import run_fine_tune_study
-from models.active_learning.loss_module import LossModule
-from models.active_learning.simulate import SimSettings, checkpoint_sizes, prepare, run_curve
-from models.active_learning.strategies import STRATEGIES, Scores, pick_margin, pick_margin_clusters
-from models.active_learning.study import run_study
-from models.training.hyperparameters import Hyperparameters
 from streamproc.cli.main import _register_model_commands, app
 from streamproc.inference.uncertainty import uncertainty
+from streamproc_models.active_learning.features import default_layers, layer_features
+from streamproc_models.active_learning.fine_tune import run_fine_tune_study
+from streamproc_models.active_learning.loss_module import LossModule
+from streamproc_models.active_learning.simulate import SimSettings, checkpoint_sizes, prepare, run_curve
+from streamproc_models.active_learning.strategies import STRATEGIES, Scores, pick_margin, pick_margin_clusters
+from streamproc_models.active_learning.study import run_study
+from streamproc_models.training.hyperparameters import Hyperparameters
 from tests.models.toy_data import TOPIC_WORDS, write_toy_set
 
 

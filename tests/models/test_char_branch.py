@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from models.char_features import count_matrix, fit_idf, tfidf
-from models.data import LabeledSet, read_tsv
-from models.fast_heads import FastSettings, _ScaledRegression, fold, source_weights, train_fast_model
 from streamproc.inference.char_ngrams import CharNgramBranch, CharNgramSpec, char_batch
 from streamproc.inference.multihead import FORMAT, FORMAT_CHAR, MultiHeadClassifier, read_manifest
 from streamproc.inference.predictor import load_model
+from streamproc_models.char_features import count_matrix, fit_idf, tfidf
+from streamproc_models.data import LabeledSet, read_tsv
+from streamproc_models.fast_heads import FastSettings, _ScaledRegression, fold, source_weights, train_fast_model
 from tests.models.toy_data import toy_rows
 
 SPEC = CharNgramSpec(buckets=2**12)

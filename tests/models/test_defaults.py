@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from models.defaults import ensure_default_models
-from models.encoder import ENCODER_NAME
 from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc.inference.predictor import load_model
+from streamproc_models.defaults import ensure_default_models
+from streamproc_models.encoder import ENCODER_NAME
 
 pytestmark = pytest.mark.slow
 

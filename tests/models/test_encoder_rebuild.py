@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.encoder import ENCODER_NAME, ensure_encoder, is_complete, rebuild_encoder, sources
 from streamproc.errors import UserError
+from streamproc_models.encoder import ENCODER_NAME, ensure_encoder, is_complete, rebuild_encoder, sources
 
 pytestmark = pytest.mark.slow
 

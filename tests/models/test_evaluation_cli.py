@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from models.evaluation import evaluate
 from streamproc.errors import UserError
+from streamproc_models.evaluation import evaluate
 from tests.models.toy_data import write_tsv
 
 

@@ -8,10 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.data import read_tsv
-from models.fast_heads import FastSettings, _ScaledRegression, encode_features, fit_head, fold, train_fast_model
-from models.training.train import load_base
 from streamproc.inference.predictor import load_model
+from streamproc_models.data import read_tsv
+from streamproc_models.fast_heads import (
+    FastSettings,
+    _ScaledRegression,
+    encode_features,
+    fit_head,
+    fold,
+    train_fast_model,
+)
+from streamproc_models.training.train import load_base
 
 
 @pytest.mark.parametrize("n_labels", [2, 4])

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from models.data import read_tsv
 from streamproc.cli.main import app
 from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc.stack.provision import create_index
+from streamproc_models.data import read_tsv
 from tests.review.helpers import document, push
 from tests.review.test_elastic_review import _index, _worker_doc
 

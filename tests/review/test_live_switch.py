@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from models.registry import promote
 from streamproc.config import Settings
 from streamproc.publish.publisher import publish
+from streamproc_models.registry import promote
 from tests.pipeline.harness import (
     WorkerProcess,
     encode,

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from models.registry import find_version, promote, rollback, serving_folder
 from streamproc.cli.main import _register_model_commands, app
 from streamproc.config import Settings
 from streamproc.errors import UserError
+from streamproc_models.registry import find_version, promote, rollback, serving_folder
 from tests.tiny_models import build_multihead
 
 

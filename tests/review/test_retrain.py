@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from models.data import read_tsv
-from models.fast_heads import FastSettings, train_fast_model
-from models.registry import promote, serving_folder
-from models.retrain import retrain, score
 from streamproc.cli.main import _register_model_commands, app
 from streamproc.config import Settings
 from streamproc.connections import redis_client
 from streamproc.review.desk import ReviewDesk
+from streamproc_models.data import read_tsv
+from streamproc_models.fast_heads import FastSettings, train_fast_model
+from streamproc_models.registry import promote, serving_folder
+from streamproc_models.retrain import retrain, score
 from tests.models.toy_data import NOISE, SENTIMENT_WORDS, toy_rows, write_toy_set
 from tests.review.helpers import push
 from tests.tiny_models import build_base_encoder
@@ -103,7 +103,7 @@ def test_reviews_teach_the_promoted_model_the_corrected_class(serving: tuple[Set
 
 
 def read_tsv_like(texts: list[str]):
-    from models.data import LabeledSet
+    from streamproc_models.data import LabeledSet
 
     return LabeledSet(texts, ["culture"] * len(texts))
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from models.data import read_tsv
 from streamproc.ingest.article import Article
 from streamproc.ingest.model_text import MAX_BODY_CHARS, model_text, strip_boilerplate
+from streamproc_models.data import read_tsv
 
 
 @pytest.mark.parametrize(
