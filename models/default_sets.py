@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streamproc.tasks import TASKS
 from streamproc_models.data import LabeledSet, concat, read_tsv, relabel, sample, split_off
 
 AGNEWS_TO_TOPIC = {"business": "economy", "scitech": "it", "world": "world", "sports": "sports"}
@@ -89,7 +90,7 @@ def seed_training_sets() -> TrainingSets:
     """The project's own seed set, with a stratified fifth held out for validation."""
     sets = {}
     files: dict[str, dict[str, Path | None]] = {}
-    for task in ("topic", "sentiment"):
+    for task in TASKS:
         path = SEED_DIR / f"{task}.tsv"
         sets[task] = split_off(read_tsv(path), SEED_VAL_FRACTION, SEED)
         files[task] = {"train": path, "val": path}

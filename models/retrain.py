@@ -25,7 +25,8 @@ from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc.inference.predictor import Predictor, load_model
 from streamproc.ingest.model_text import model_text
-from streamproc.review.desk import TASKS, ReviewDesk
+from streamproc.review.desk import ReviewDesk
+from streamproc.tasks import TASKS
 from streamproc_models.data import LabeledSet, concat, read_tsv
 from streamproc_models.evaluation.metrics import classification_metrics
 from streamproc_models.fast_heads import train_fast_model

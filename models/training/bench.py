@@ -12,9 +12,8 @@ from tqdm import tqdm
 
 from streamproc.errors import UserError
 from streamproc.inference.predictor import CHUNK_SIZE, CombinedPredictor, load_model
+from streamproc.tasks import TASKS
 from streamproc_models import plots
-
-TASKS = ("topic", "sentiment")
 
 
 def bench_heads(

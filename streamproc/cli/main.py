@@ -127,18 +127,9 @@ def stack_status() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker: consume `news.raw`, classify, index, queue for review. Stop with Ctrl-C."""
-    import faust
+    from streamproc.worker.start import run_worker
 
-    from streamproc.health import check_all
-    from streamproc.inference.loader import load_pipeline_predictor
-    from streamproc.worker.app import create_app
-
-    settings = load_settings()
-    check_all(settings)
-    predictor = load_pipeline_predictor(settings)
-    console.print(f"models: {predictor.versions}; batches of {settings.batch_size} within {settings.batch_max_wait}s")
-    faust_app = create_app(settings, predictor)
-    faust.Worker(faust_app, loglevel="INFO").execute_from_commandline()
+    run_worker(load_settings(), console.print)
 
 
 @app.command("publish")

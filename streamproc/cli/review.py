@@ -24,6 +24,7 @@ from streamproc.errors import UserError
 from streamproc.redact import redact
 from streamproc.review.desk import ReviewError
 from streamproc.review.service import ReviewService, export_paths, summary_line, write_export
+from streamproc.tasks import TASKS
 
 review_app = typer.Typer(
     help="The review queue: claim articles, label / skip / reject them, numbers, export, the web page.",
@@ -60,17 +61,12 @@ def queue_overview(ctx: typer.Context, limit: Annotated[int, typer.Option(help="
         return
     with service() as svc:
         desk = svc.desk
-        console.print(f"{desk.client.zcard(desk.keys.pending)} articles wait for review")
-        table = Table("uncertainty", "id", "topic", "sentiment", "title")
-        for member, score in desk.client.zrevrange(desk.keys.pending, 0, limit - 1, withscores=True):
-            item = desk.item(member.decode()) or {}
-            table.add_row(
-                f"{score:.3f}",
-                plain(member.decode()),
-                plain(item.get("topic", {}).get("label", "")),
-                plain(item.get("sentiment", {}).get("label", "")),
-                plain(item.get("title"), 60),
-            )
+        console.print(f"{desk.size()} articles wait for review")
+        table = Table("uncertainty", "id", *TASKS, "title")
+        for doc_id, score in desk.waiting(limit):
+            item = desk.item(doc_id) or {}
+            labels = (plain(item.get(task, {}).get("label", "")) for task in TASKS)
+            table.add_row(f"{score:.3f}", plain(doc_id), *labels, plain(item.get("title"), 60))
         console.print(table)
 
 

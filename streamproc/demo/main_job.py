@@ -24,7 +24,7 @@ from streamproc.ingest.validate import parse_article
 from streamproc.publish.publisher import publish
 from streamproc.publish.reader import read_records
 from streamproc.redact import redact
-from streamproc.sinks.review_queue import ReviewKeys
+from streamproc.review.desk import ReviewDesk
 from streamproc.stack.up import bring_up
 from streamproc.worker.lag import LagMonitor
 
@@ -48,7 +48,7 @@ def run_main_job(settings: Settings, samples: Path | None, console: Console) -> 
     _ensure_models(settings, console)
 
     console.rule(f"3/5 publishing {len(records)} records from {samples.name}")
-    start = _end_offsets(settings, settings.topic_raw)
+    start = _end_offsets(settings)
     summary = publish(settings, records, send_invalid=True)
     console.print(f"  sent {summary.sent} records ({sum(summary.rejected.values())} invalid on purpose)")
 
@@ -68,13 +68,12 @@ def _ensure_models(settings: Settings, console: Console) -> None:
     console.print(f"  default model: {ensure_default_models(settings, say=console.print)}")
 
 
-def _end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    consumer = KafkaConsumer(**kafka_python_options(settings), enable_auto_commit=False)
+def _end_offsets(settings: Settings) -> dict[int, int]:
+    monitor = LagMonitor(settings)
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
+        return monitor.progress().end
     finally:
-        consumer.close()
+        monitor.close()
 
 
 def _run_worker_until_done(settings: Settings, console: Console) -> None:
@@ -82,33 +81,42 @@ def _run_worker_until_done(settings: Settings, console: Console) -> None:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     console.print(f"  starting `streamproc worker` (log: {log_path})")
     monitor = LagMonitor(settings)
-    initial_lag = monitor.progress().lag
-    with log_path.open("ab") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "streamproc", "worker"], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
-        )
     try:
-        deadline = time.monotonic() + WORKER_TIMEOUT
-        with tqdm(total=initial_lag, desc="  processed", unit=" rec") as bar:
-            while (lag := monitor.progress().lag) > 0:
-                bar.n = initial_lag - lag
-                bar.refresh()
-                if worker.poll() is not None:
-                    tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
-                    raise UserError(f"the worker stopped (exit {worker.returncode}): {' '.join(tail)} — see {log_path}")
-                if time.monotonic() > deadline:
-                    raise UserError(f"records still unprocessed after {WORKER_TIMEOUT:.0f}s — see {log_path}")
-                time.sleep(1.0)
-            bar.n = initial_lag
-            bar.refresh()
+        initial_lag = monitor.progress().lag
+        with log_path.open("ab") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "streamproc", "worker"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=os.environ.copy(),
+            )
+        try:
+            _wait_until_drained(monitor, worker, initial_lag, log_path)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
     finally:
         monitor.close()
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
     console.print("  every record acknowledged; worker stopped")
+
+
+def _wait_until_drained(monitor: LagMonitor, worker: subprocess.Popen[bytes], initial_lag: int, log_path: Path) -> None:
+    deadline = time.monotonic() + WORKER_TIMEOUT
+    with tqdm(total=initial_lag, desc="  processed", unit=" rec") as bar:
+        while (lag := monitor.progress().lag) > 0:
+            bar.n = initial_lag - lag
+            bar.refresh()
+            if worker.poll() is not None:
+                tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
+                raise UserError(f"the worker stopped (exit {worker.returncode}): {' '.join(tail)} — see {log_path}")
+            if time.monotonic() > deadline:
+                raise UserError(f"records still unprocessed after {WORKER_TIMEOUT:.0f}s — see {log_path}")
+            time.sleep(1.0)
+        bar.n = initial_lag
+        bar.refresh()
 
 
 def _print_summary(settings: Settings, ids: list[str], start: dict[int, int], console: Console) -> None:
@@ -126,15 +134,16 @@ def _print_summary(settings: Settings, ids: list[str], start: dict[int, int], co
         response = es.search(index=settings.es_index, query=query, aggs=aggs, size=0)
     finally:
         es.close()
-    redis = redis_client(settings)
-    keys = ReviewKeys.for_prefix(settings.review_key_prefix)
-    queued = sum(1 for doc_id in ids if redis.zscore(keys.pending, doc_id) is not None)
-    redis.close()
+    desk = ReviewDesk(redis_client(settings), settings.review_key_prefix)
+    try:
+        queued = len(desk.waiting_among(ids))
+    finally:
+        desk.client.close()
     dead = _dead_letters_since(settings, start)
 
     table = Table("where", "count", "find it at")
     table.add_row("indexed in Elasticsearch", str(indexed), f"{redact(settings.es_url)}/{settings.es_index}")
-    table.add_row("queued for review", str(queued), f"Redis {keys.pending} (`streamproc review`)")
+    table.add_row("queued for review", str(queued), f"Redis {desk.keys.pending} (`streamproc review`)")
     table.add_row("dead-lettered", str(sum(dead.values())), f"Kafka topic {settings.topic_deadletter}")
     console.print(table)
     if dead:
@@ -158,12 +167,14 @@ def _dead_letters_since(settings: Settings, start: dict[int, int]) -> Counter[st
         enable_auto_commit=False,
     )
     topic = settings.topic_deadletter
-    consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []])
     reasons: Counter[str] = Counter()
-    for message in consumer:
-        envelope = json.loads(message.value)
-        source = envelope["source"]
-        if source["topic"] == settings.topic_raw and source["offset"] >= start.get(source["partition"], 0):
-            reasons[envelope["reason"]] += 1
-    consumer.close()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []])
+        for message in consumer:
+            envelope = json.loads(message.value)
+            source = envelope["source"]
+            if source["topic"] == settings.topic_raw and source["offset"] >= start.get(source["partition"], 0):
+                reasons[envelope["reason"]] += 1
+    finally:
+        consumer.close()
     return reasons

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamproc.config import UncertaintyStrategy
-from streamproc.inference.loader import PIPELINE_TASKS
 from streamproc.inference.predictor import Predictor
 from streamproc.inference.uncertainty import uncertainty
+from streamproc.tasks import TASKS
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def classify(predictor: Predictor, texts: list[str], strategy: UncertaintyStrate
     """Run the models once over `texts` (blocking: call it off the event loop)."""
     predictions = predictor.predict(texts)
     scores: dict[str, np.ndarray] = {}
-    for task in PIPELINE_TASKS:
+    for task in TASKS:
         if strategy == "predicted_loss":
             assert predictions.predicted_loss is not None, "loader guarantees a loss head"
             scores[task] = predictions.predicted_loss.astype(np.float64)
@@ -44,7 +44,7 @@ def classify(predictor: Predictor, texts: list[str], strategy: UncertaintyStrate
     results = []
     for row in range(len(texts)):
         tasks = {}
-        for task in PIPELINE_TASKS:
+        for task in TASKS:
             labels = predictor.tasks[task]
             probs = predictions.probabilities[task][row]
             best = int(np.argmax(probs))

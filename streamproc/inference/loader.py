@@ -6,8 +6,7 @@ from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc.inference.predictor import CombinedPredictor, Predictor, load_model, resolve_device
 from streamproc.inference.threads import apply_inference_threads, inference_threads
-
-PIPELINE_TASKS = ("topic", "sentiment")
+from streamproc.tasks import TASKS
 
 
 def load_pipeline_predictor(settings: Settings) -> Predictor:
@@ -28,7 +27,7 @@ def load_pipeline_predictor(settings: Settings) -> Predictor:
         )
     else:
         predictor = load_model(settings.multitask_model_dir or settings.default_model_dir, **common)
-    missing = [task for task in PIPELINE_TASKS if task not in predictor.tasks]
+    missing = [task for task in TASKS if task not in predictor.tasks]
     if missing:
         raise UserError(f"the configured model has no {' or '.join(missing)} head (it has {list(predictor.tasks)})")
     if settings.uncertainty_strategy == "predicted_loss" and not getattr(predictor, "has_loss_head", False):

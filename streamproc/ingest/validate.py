@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import ValidationError
 
 from streamproc.ingest.article import Article
 from streamproc.ingest.json_limits import unindexable_value
+from streamproc.ingest.records import Rejection
 
-Reason = Literal[
-    "too_large", "not_utf8", "invalid_json", "not_an_object", "invalid_article", "inference_failed", "index_rejected"
-]
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """Why a record was not processed: a machine-readable reason and a human-readable error."""
-
-    reason: Reason
-    error: str
+__all__ = ["Rejection", "describe_validation_error", "parse_article"]
 
 
 def parse_article(raw: bytes | None, max_bytes: int) -> Article | Rejection:

@@ -28,9 +28,9 @@ from typing import Any, Literal
 from redis import Redis
 
 from streamproc.sinks.review_queue import ReviewKeys
+from streamproc.tasks import TASKS
 
 Decision = Literal["label", "skip", "reject"]
-TASKS = ("topic", "sentiment")
 
 _CLAIM = """
 local now = tonumber(ARGV[3])
@@ -166,6 +166,20 @@ class ReviewDesk:
         raw = self.client.hget(self.keys.items, doc_id)
         return json.loads(raw) if raw else None
 
+    def size(self) -> int:
+        """How many articles wait for review (not leased, not skipped)."""
+        return int(self.client.zcard(self.keys.pending))
+
+    def waiting(self, limit: int = 100) -> list[tuple[str, float]]:
+        """The most uncertain waiting article ids with their priority, most uncertain first."""
+        rows = self.client.zrevrange(self.keys.pending, 0, limit - 1, withscores=True)
+        return [(_text(member), float(score)) for member, score in rows]  # type: ignore[union-attr]
+
+    def waiting_among(self, ids: list[str]) -> set[str]:
+        """Those of `ids` that wait for review."""
+        scores = self.client.zmscore(self.keys.pending, ids) if ids else []
+        return {doc_id for doc_id, score in zip(ids, scores, strict=True) if score is not None}  # type: ignore[arg-type]
+
     def holder(self, doc_id: str) -> str | None:
         """Who holds the item now (None when nobody does)."""
         raw = self.client.hget(self.keys.claims, doc_id)
@@ -262,7 +276,7 @@ class ReviewDesk:
                 "rate": counters.get(f"agree:{task}", 0) / labeled if labeled else None,
             }
         return {
-            "waiting": int(self.client.zcard(keys.pending)),
+            "waiting": self.size(),
             "leased": int(self.client.zcard(keys.leases)),
             "skipped_waiting": int(self.client.zcard(keys.skipped)),
             "labeled": counters.get("label", 0),

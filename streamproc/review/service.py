@@ -12,8 +12,9 @@ from redis import Redis
 from streamproc.config import Settings
 from streamproc.connections import elasticsearch_client, redis_client
 from streamproc.ingest.model_text import model_text
-from streamproc.review.desk import TASKS, Outcome, ReviewDesk
+from streamproc.review.desk import Outcome, ReviewDesk
 from streamproc.review.elastic import write_decision
+from streamproc.tasks import TASKS
 
 
 @dataclass
@@ -33,8 +34,10 @@ class ReviewService:
 
     def close(self) -> None:
         """Close both clients."""
-        self.desk.client.close()
-        self.es.close()
+        try:
+            self.desk.client.close()
+        finally:
+            self.es.close()
 
     def label(self, doc_id: str, reviewer: str, labels: dict[str, str]) -> Outcome:
         """Label in Redis, then on the document."""

@@ -30,6 +30,7 @@ from streamproc.errors import UserError
 from streamproc.redact import redact
 from streamproc.review.desk import ReviewError, check_reviewer
 from streamproc.review.service import ReviewService
+from streamproc.tasks import TASKS
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 TOPIC_KEYS = "1234567890"
@@ -110,7 +111,7 @@ def create_review_app(settings: Settings, service: ReviewService | None = None) 
         if items:
             item = items[0]
             summary = item.summary
-            probabilities = {task: summary.get(task, {}).get("probabilities") or {} for task in ("topic", "sentiment")}
+            probabilities = {task: summary.get(task, {}).get("probabilities") or {} for task in TASKS}
             context.update(
                 item=summary,
                 item_id=item.id,

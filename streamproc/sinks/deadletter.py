@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from streamproc.ingest.validate import Rejection
-from streamproc.sinks.document import SourcePosition
+from streamproc.ingest.records import DeadLetter, Rejection, SourcePosition
 
 # Kafka's default request and record limits are 1 MiB (producer `max_request_size`, broker `message.max.bytes`);
 # half of it leaves room for the record and batch headers and keeps the dead-letter topic light.
@@ -25,6 +25,16 @@ MAX_ERROR_CHARS = 2000
 def deadletter_key(key: bytes | None) -> bytes | None:
     """The dead letter's Kafka key: the original's, unless it is oversized (then none)."""
     return key if key is None or len(key) <= MAX_KEY_BYTES else None
+
+
+def deadletter_records(letters: Sequence[DeadLetter]) -> list[tuple[bytes | None, bytes]]:
+    """The dead-letter topic's (key, value) records for `letters`, in order."""
+    out = []
+    for letter in letters:
+        record = letter.record
+        value = deadletter_record(record.value, record.key, letter.rejection, record.position)
+        out.append((deadletter_key(record.key), value))
+    return out
 
 
 def deadletter_record(

@@ -25,6 +25,10 @@ class DeadLetterSink:
     def __init__(self, send: Send, topic: str) -> None:
         self.send = send
         self.topic = topic
+        self.what = self.metric = f"dead-letter topic {topic}"
+
+    async def close(self) -> None:
+        """Nothing to close: the producer belongs to the Faust app, which stops it."""
 
     async def write(self, records: Sequence[tuple[bytes | None, bytes]]) -> None:
         """Send every (key, value) and wait for the broker's confirmation of each (one attempt)."""
@@ -42,7 +46,7 @@ class DeadLetterSink:
     ) -> None:
         """`write`, retried with back-off while the failure is transient (a retry may repeat some letters)."""
         if records:
-            await retry_until_done(lambda: self.write(records), f"dead-letter topic {self.topic}", initial, maximum)
+            await retry_until_done(lambda: self.write(records), self.what, initial, maximum)
 
 
 def classify_kafka_error(exc: BaseException) -> TransientSinkError | PermanentSinkError | None:

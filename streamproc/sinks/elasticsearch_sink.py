@@ -6,6 +6,7 @@ writes but keeps what reviewers added (`review.*`, `label_source`), see `streamp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from elasticsearch import (
@@ -18,6 +19,7 @@ from elasticsearch import (
 )
 from elasticsearch.helpers import async_bulk
 
+from streamproc.sinks.document import EnrichedArticle
 from streamproc.sinks.retry import PermanentSinkError, TransientSinkError
 
 
@@ -28,9 +30,20 @@ class ElasticsearchSink:
     serialise is a bug and raises `SerializationError` as it is.
     """
 
+    what = "Elasticsearch bulk index"
+    metric = "elasticsearch"
+
     def __init__(self, client: AsyncElasticsearch, index: str) -> None:
         self.client = client
         self.index = index
+
+    async def write(self, batch: Sequence[EnrichedArticle]) -> dict[str, str]:
+        """Index the articles (the worker's fields; reviewers' fields stay); returns the ids refused for good."""
+        return await self.index_batch([article.worker_fields() for article in batch])
+
+    async def close(self) -> None:
+        """Close the client."""
+        await self.client.close()
 
     async def index_batch(self, documents: list[dict[str, Any]]) -> dict[str, str]:
         """Index all documents. Returns the ids Elasticsearch refused for good (4xx) with the reason.

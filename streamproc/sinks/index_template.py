@@ -1,40 +1,64 @@
-"""The Elasticsearch index template for enriched articles: the one source of the mapping.
+"""The Elasticsearch index template for enriched articles, generated from `EnrichedArticle`.
 
-`deploy/elasticsearch/news-enriched.template.json` is this template written out for people who provision
+The mapping is derived from the model's fields: a field's Python type gives its Elasticsearch type, a
+`Mapping` annotation overrides it (keyword, text, long, unindexed objects), a nested model becomes an object
+with its own properties, and a `dict[Task, ...]` one property per task. Adding a field to the model adds it
+here. `deploy/elasticsearch/news-enriched.template.json` is this template written out for people who provision
 Elasticsearch by hand; a test keeps the two equal.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import types
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-LABEL = {"type": "keyword"}
+from pydantic import BaseModel
+
+from streamproc.sinks.document import EnrichedArticle, Mapping
+
 SCORE = {"type": "float"}
-# `cjk` ships with every Elasticsearch and indexes Hangul/Han as bigrams. Clusters with the analysis-nori
-# plugin can switch `news_text` to the `nori` analyzer for Korean morphology.
-TEXT = {"type": "text", "analyzer": "news_text"}
+_BY_TYPE: dict[type, dict[str, Any]] = {
+    bool: {"type": "boolean"},
+    int: {"type": "integer"},
+    float: SCORE,
+    str: {"type": "keyword"},
+    datetime: {"type": "date"},
+}
 
 
-def _task_mapping() -> dict[str, Any]:
-    return {"properties": {"label": LABEL, "score": SCORE, "probabilities": {"type": "object", "dynamic": True}}}
+def field_mapping(annotation: Any) -> dict[str, Any]:
+    """The Elasticsearch mapping of one field's type annotation."""
+    if get_origin(annotation) is Annotated:
+        base, *extras = get_args(annotation)
+        marks = [extra for extra in extras if isinstance(extra, Mapping)]
+        return dict(marks[-1].spec) if marks else field_mapping(base)
+    if get_origin(annotation) in (Union, types.UnionType):  # `X | None`: mapped as X
+        (present,) = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return field_mapping(present)
+    if get_origin(annotation) is dict:
+        key, value = get_args(annotation)
+        if get_origin(key) is not Literal:
+            raise TypeError(f"no mapping for {annotation}: a dict field needs a Mapping annotation")
+        return {"properties": {name: field_mapping(value) for name in get_args(key)}}
+    if get_origin(annotation) is Literal:
+        return {"type": "keyword"}
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return {"properties": model_properties(annotation)}
+    if annotation in _BY_TYPE:
+        return dict(_BY_TYPE[annotation])
+    raise TypeError(f"no Elasticsearch mapping for {annotation!r}")
 
 
-def review_mapping() -> dict[str, Any]:
-    """Fields written by reviewers (`streamproc.review`): kept when the worker re-indexes the article."""
-    return {
-        "label_source": LABEL,  # model (never reviewed), reviewed, rejected
-        "review": {
-            "properties": {
-                "decision": LABEL,
-                "topic": LABEL,
-                "sentiment": LABEL,
-                "by": LABEL,
-                "at": {"type": "date"},
-                "agrees": {"properties": {"topic": {"type": "boolean"}, "sentiment": {"type": "boolean"}}},
-                "model_versions": {"properties": {"topic": LABEL, "sentiment": LABEL}},
-            }
-        },
-    }
+def model_properties(model: type[BaseModel]) -> dict[str, Any]:
+    """`properties` of a model: one mapping per field, metadata (`Annotated`) included."""
+    properties = {}
+    for name, info in model.model_fields.items():
+        annotation: Any = info.annotation
+        if info.metadata:
+            annotation = Annotated[(annotation, *info.metadata)]  # pydantic moves `Annotated` extras here
+        properties[name] = field_mapping(annotation)
+    return properties
 
 
 def index_template(index: str) -> dict[str, Any]:
@@ -50,28 +74,7 @@ def index_template(index: str) -> dict[str, Any]:
             "mappings": {
                 "dynamic": "strict",
                 "dynamic_templates": [{"probabilities": {"path_match": "*.probabilities.*", "mapping": SCORE}}],
-                "properties": {
-                    "id": LABEL,
-                    "url": LABEL,
-                    "title": TEXT,
-                    "body": TEXT,
-                    "source": LABEL,
-                    "published_at": {"type": "date"},
-                    "lang": LABEL,
-                    "extra": {"type": "object", "enabled": False},
-                    "topic": _task_mapping(),
-                    "sentiment": _task_mapping(),
-                    "uncertainty": {
-                        "properties": {"strategy": LABEL, "topic": SCORE, "sentiment": SCORE, "max": SCORE}
-                    },
-                    "needs_review": {"type": "boolean"},
-                    "model_versions": {"properties": {"topic": LABEL, "sentiment": LABEL}},
-                    "processed_at": {"type": "date"},
-                    "kafka": {
-                        "properties": {"topic": LABEL, "partition": {"type": "integer"}, "offset": {"type": "long"}}
-                    },
-                    **review_mapping(),
-                },
+                "properties": model_properties(EnrichedArticle),
             },
         },
     }

@@ -15,8 +15,9 @@ dropped (their summaries too) and counted in `{prefix}:stats` field `dropped`.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import (
@@ -34,6 +35,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from streamproc.sinks.document import EnrichedArticle, review_summary
 from streamproc.sinks.retry import PermanentSinkError, TransientSinkError
 
 # Server states that pass: loading, fail-over, cluster reconfiguring, out of memory until something is freed.
@@ -69,7 +71,6 @@ if excess > 0 then
 end
 return added
 """
-BODY_EXCERPT = 2000
 
 
 @dataclass(frozen=True)
@@ -93,28 +94,25 @@ class ReviewKeys:
         return cls(*(f"{tag}:{name}" for name in names))
 
 
-def review_summary(document: dict[str, Any]) -> dict[str, Any]:
-    """What a reviewer needs to see of an enriched document."""
-    keep = ("id", "url", "title", "source", "lang", "published_at", "uncertainty", "model_versions")
-    summary = {key: document.get(key) for key in keep}
-    summary["body"] = (document.get("body") or "")[:BODY_EXCERPT]
-    for task in ("topic", "sentiment"):
-        result = document[task]
-        summary[task] = {"label": result["label"], "score": result["score"]}
-        if "probabilities" in result:
-            summary[task]["probabilities"] = result["probabilities"]
-    summary["queued_at"] = document["processed_at"]
-    return summary
-
-
 class ReviewQueue:
     """Adds documents to the queue atomically and idempotently."""
+
+    what = "Redis review queue"
+    metric = "redis"
 
     def __init__(self, client: Redis, prefix: str, max_size: int = 10_000) -> None:
         self.client = client
         self.keys = ReviewKeys.for_prefix(prefix)
         self.max_size = max_size
         self._push = client.register_script(_PUSH)
+
+    async def write(self, batch: Sequence[EnrichedArticle]) -> int:
+        """Queue the articles by their max uncertainty; returns how many were new."""
+        return await self.push([article.worker_fields() for article in batch])
+
+    async def close(self) -> None:
+        """Close the client."""
+        await self.client.aclose()
 
     async def push(self, documents: list[dict[str, Any]]) -> int:
         """Queue documents by their max uncertainty; returns how many were new.
@@ -142,7 +140,11 @@ class ReviewQueue:
 
     async def pending(self, limit: int = 100) -> list[tuple[str, float]]:
         """The most uncertain waiting article ids with their priority."""
-        rows = await self.client.zrevrange(self.keys.pending, 0, limit - 1, withscores=True)
+        # redis-py's annotation covers every reply shape; with `withscores` it is (member, score) pairs
+        rows = cast(
+            list[tuple[bytes, float]],
+            await self.client.zrevrange(self.keys.pending, 0, limit - 1, withscores=True),
+        )
         return [(_text(member), float(score)) for member, score in rows]
 
 

@@ -1,7 +1,7 @@
-"""One micro-batch through the pipeline: validate -> classify -> Elasticsearch -> review queue.
+"""One micro-batch through the pipeline: `prepare` (validate, classify), then `store` (the commit sequence).
 
-Kept free of Faust so it can be exercised directly; the agent in `app.py` feeds it and acknowledges the
-Kafka offsets only after `process` returned, i.e. after every sink confirmed.
+Kept free of Faust so it can be exercised directly; the agent in `agent.py` feeds it and passes the
+acknowledgement of the batch's offsets as the last step of `store` (`streamproc.worker.commit`).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -16,14 +17,16 @@ from streamproc.config import Settings
 from streamproc.inference.classify import Classification, classify
 from streamproc.inference.predictor import Predictor
 from streamproc.ingest.article import Article
-from streamproc.ingest.validate import Rejection, parse_article
+from streamproc.ingest.records import DeadLetter, RawRecord, Rejection
+from streamproc.ingest.validate import parse_article
 from streamproc.review_policy import ReviewPolicy, review_policy
-from streamproc.sinks.deadletter import deadletter_record
-from streamproc.sinks.document import SourcePosition, enriched_document
+from streamproc.sinks.deadletter_sink import DeadLetterSink
+from streamproc.sinks.document import EnrichedArticle, enriched_article
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
 from streamproc.sinks.retry import retry_until_done
 from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.worker import metrics
+from streamproc.worker.commit import Acknowledge, BatchResult, Sinks, commit_batch
 
 log = logging.getLogger(__name__)
 CANARY_TEXT = "streamproc canary: 정부가 오늘 새 예산안을 발표했다."
@@ -31,36 +34,6 @@ CANARY_TEXT = "streamproc canary: 정부가 오늘 새 예산안을 발표했다
 
 class ModelFailure(RuntimeError):
     """The models fail on any input: a fault of the worker, not of the articles."""
-
-
-@dataclass(frozen=True)
-class RawRecord:
-    """A Kafka record as received: bytes, key and position."""
-
-    value: bytes | None
-    key: bytes | None
-    position: SourcePosition
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A record that cannot be processed, with the reason."""
-
-    record: RawRecord
-    rejection: Rejection
-
-    def payload(self) -> bytes:
-        """The dead-letter topic's record value."""
-        return deadletter_record(self.record.value, self.record.key, self.rejection, self.record.position)
-
-
-@dataclass
-class BatchResult:
-    """What happened to one batch."""
-
-    indexed: int = 0
-    queued: int = 0
-    dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
 @dataclass
@@ -86,10 +59,12 @@ class BatchProcessor:
         elasticsearch: ElasticsearchSink,
         review_queue: ReviewQueue,
         executor: Executor | None = None,
+        deadletters: DeadLetterSink | None = None,
     ) -> None:
+        """Without `deadletters`, dead letters are only returned in the `BatchResult` (tests, benchmarks)."""
         self.settings = settings
         self.predictor = predictor
-        self.elasticsearch = elasticsearch
+        self.sinks = Sinks(elasticsearch, review_queue, deadletters)
         self.review_queue = review_queue
         self.executor = executor
         self.review_policy = review_policy(settings, review_queue.client, predictor.versions)
@@ -102,11 +77,10 @@ class BatchProcessor:
 
     async def close(self) -> None:
         """Close the sink connections."""
-        await self.elasticsearch.client.close()
-        await self.review_queue.client.aclose()
+        await self.sinks.close()
 
     async def process(self, records: list[RawRecord]) -> BatchResult:
-        """Process a batch; returns once Elasticsearch and Redis confirmed (retrying while they are down)."""
+        """Process a batch; returns once every sink confirmed (retrying while they are down)."""
         return await self.store(await self.prepare(records))
 
     async def prepare(self, records: list[RawRecord]) -> PreparedBatch:
@@ -130,23 +104,19 @@ class BatchProcessor:
                     prepared.classified.append(((article, record), outcome))
         return prepared
 
-    async def store(self, prepared: PreparedBatch) -> BatchResult:
-        """Index and queue a prepared batch; returns once Elasticsearch and Redis confirmed."""
-        result = prepared.result
-        if prepared.classified:
-            await self._store(prepared, result)
-        log.info(
-            "batch of %d: %d indexed, %d newly queued for review, %d dead-lettered (%.2fs)",
-            prepared.size,
-            result.indexed,
-            result.queued,
-            len(result.dead_letters),
-            time.perf_counter() - prepared.started,
-        )
-        metrics.observe_batch(prepared.size, result, time.perf_counter() - prepared.started)
-        return result
+    async def store(self, prepared: PreparedBatch, acknowledge: Acknowledge | None = None) -> BatchResult:
+        """The commit sequence for a prepared batch (`streamproc.worker.commit`), `acknowledge` its last step."""
+        backoff = (self.settings.sink_retry_initial, self.settings.sink_retry_max)
+        articles = await self._enrich(prepared, backoff) if prepared.classified else []
 
-    async def _classify(self, texts: list[str]) -> list[Classification | Exception]:
+        async def report_then_acknowledge() -> None:
+            _report(prepared)  # before the offsets move: whoever sees them acknowledged sees the numbers
+            if acknowledge is not None:
+                await acknowledge()
+
+        return await commit_batch(articles, prepared.result, self.sinks, backoff, report_then_acknowledge)
+
+    async def _classify(self, texts: list[str]) -> Sequence[Classification | Exception]:
         """Classify a batch; when that fails, one text at a time, so one poison article cannot stop the rest.
 
         If even the canary text fails, the models (not the input) are broken: `ModelFailure` is raised.
@@ -174,31 +144,29 @@ class BatchProcessor:
         with metrics.inference_timer():
             return await loop.run_in_executor(self.executor, classify, self.predictor, texts, strategy)
 
-    async def _store(self, prepared: PreparedBatch, result: BatchResult) -> None:
-        settings = self.settings
+    async def _enrich(
+        self, prepared: PreparedBatch, backoff: tuple[float, float]
+    ) -> list[tuple[EnrichedArticle, RawRecord]]:
         classified = prepared.classified
-        items = [item for item, _ in classified]
-        backoff = (settings.sink_retry_initial, settings.sink_retry_max)
         uncertainties = [classification.max_uncertainty for _, classification in classified]
         threshold = await retry_until_done(
             lambda: prepared.review_policy.threshold(uncertainties), "Redis review budget", *backoff
         )
-        documents = [
-            enriched_document(article, classification, prepared.versions, threshold, record.position)
+        return [
+            (enriched_article(article, classification, prepared.versions, threshold, record.position), record)
             for (article, record), classification in classified
         ]
-        rejected = await retry_until_done(
-            lambda: self.elasticsearch.index_batch(documents),
-            "Elasticsearch bulk index",
-            *backoff,
-            sink="elasticsearch",
-        )
-        records = {article.id: record for article, record in items}
-        for doc_id, reason in rejected.items():
-            result.dead_letters.append(DeadLetter(records[doc_id], Rejection("index_rejected", reason)))
-        stored = [doc for doc in documents if doc["id"] not in rejected]
-        result.indexed = len(stored)
-        for_review = [doc for doc in stored if doc["needs_review"]]
-        result.queued = await retry_until_done(
-            lambda: self.review_queue.push(for_review), "Redis review queue", *backoff, sink="redis"
-        )
+
+
+def _report(prepared: PreparedBatch) -> None:
+    result = prepared.result
+    seconds = time.perf_counter() - prepared.started
+    log.info(
+        "batch of %d: %d indexed, %d newly queued for review, %d dead-lettered (%.2fs)",
+        prepared.size,
+        result.indexed,
+        result.queued,
+        len(result.dead_letters),
+        seconds,
+    )
+    metrics.observe_batch(prepared.size, result, seconds)

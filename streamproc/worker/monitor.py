@@ -19,7 +19,7 @@ from faust.web import Request, Response, View
 
 from streamproc.config import Settings
 from streamproc.connections import redis_client
-from streamproc.sinks.review_queue import ReviewKeys
+from streamproc.review.desk import ReviewDesk
 from streamproc.worker import metrics
 from streamproc.worker.lag import LagMonitor
 from streamproc.worker.stall import PartitionState, StallDetector
@@ -98,7 +98,7 @@ class GroupWatch:
     def _check_review_queue(self) -> None:
         client = redis_client(self.settings)
         try:
-            metrics.REVIEW_DEPTH.set(client.zcard(ReviewKeys.for_prefix(self.settings.review_key_prefix).pending))
+            metrics.REVIEW_DEPTH.set(ReviewDesk(client, self.settings.review_key_prefix).size())
         except Exception as exc:
             log.debug("cannot read the review-queue depth: %s", type(exc).__name__)
         finally:

@@ -16,7 +16,7 @@ from kafka.admin import NewTopic
 from streamproc.config import Settings
 from streamproc.connections import kafka_python_options
 from streamproc.publish.publisher import publish
-from streamproc.worker.app import EXIT_BATCH_FAILED
+from streamproc.worker.exit import EXIT_BATCH_FAILED
 from streamproc.worker.lag import LagMonitor
 from tests.pipeline.harness import WorkerProcess, encode, make_articles, provision
 

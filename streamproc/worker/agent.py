@@ -1,0 +1,121 @@
+"""The batch agent: `news.raw` in micro-batches -> prepare -> the commit sequence, acknowledging in order.
+
+While batch N+1 is validated and classified in the inference thread, batch N goes through the commit
+sequence (`streamproc.worker.commit`: Elasticsearch, review queue, dead letters, acknowledge) in the
+background (`streamproc.worker.overlap`). A batch that cannot be processed stops the worker without being
+acknowledged (`streamproc.worker.exit`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import NoReturn
+
+import faust
+from faust.types import EventT
+
+from streamproc.config import Settings
+from streamproc.connections import async_elasticsearch_client, async_redis_client
+from streamproc.inference.loader import load_pipeline_predictor
+from streamproc.inference.predictor import Predictor
+from streamproc.ingest.records import RawRecord, SourcePosition
+from streamproc.sinks.deadletter_sink import DeadLetterSink
+from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
+from streamproc.sinks.review_queue import ReviewQueue
+from streamproc.worker import metrics
+from streamproc.worker.batch import BatchProcessor, PreparedBatch
+from streamproc.worker.commit import Acknowledge
+from streamproc.worker.exit import or_exit
+from streamproc.worker.model_watch import ModelWatch
+from streamproc.worker.offsets import commit_acknowledged
+from streamproc.worker.overlap import InOrderFinisher
+from streamproc.worker.thread_names import name_native_threads
+
+log = logging.getLogger(__name__)
+
+
+def add_batch_agent(app: faust.App, settings: Settings, topic: faust.TopicT, predictor: Predictor | None) -> None:
+    """Add the agent to `app`. Without `predictor`, the models are loaded when the agent starts."""
+    inference_thread = ThreadPoolExecutor(1, "inference", initializer=name_native_threads)
+
+    @app.agent(topic, name="classify-articles")
+    async def classify_articles(stream: faust.StreamT) -> None:
+        processor = await build_processor(app, settings, predictor, inference_thread)
+        name_native_threads()  # thread names in `top -H`, py-spy and `streamproc bench pipeline`
+        watch = ModelWatch(settings, processor.predictor)
+        finisher = InOrderFinisher()  # the previous batch's commit sequence runs while this batch is classified
+        try:
+            # `noack_take` is on the Stream Faust passes, not on its StreamT interface
+            take = stream.noack_take  # type: ignore[attr-defined]
+            async for events in take(settings.batch_size, within=settings.batch_max_wait):
+                batch: list[EventT] = list(events)
+                processor.use_predictor(await watch.current())  # a promoted model takes over between batches
+                prepared = await or_exit(processor.prepare([raw_record(event) for event in batch]))
+                await finisher.submit(finish_batch(processor, prepared, acknowledger(app, stream, batch)))
+        finally:
+            await finisher.drain()
+            watch.close()
+            await processor.close()
+
+
+async def finish_batch(
+    processor: BatchProcessor,
+    prepared: PreparedBatch,
+    acknowledge: Acknowledge,
+    exit: Callable[[int], NoReturn] = os._exit,
+) -> None:
+    """The commit sequence of one batch, acknowledging it last; on any failure the worker exits unacknowledged."""
+    await or_exit(processor.store(prepared, acknowledge), exit)
+
+
+def acknowledger(app: faust.App, stream: faust.StreamT, batch: list[EventT]) -> Acknowledge:
+    """Acknowledge the batch's events and commit them at once (not at Faust's next tick)."""
+
+    async def acknowledge() -> None:
+        for event in batch:
+            await stream.ack(event)
+        await commit_acknowledged(app)
+
+    return acknowledge
+
+
+async def build_processor(
+    app: faust.App, settings: Settings, predictor: Predictor | None, inference_thread: ThreadPoolExecutor
+) -> BatchProcessor:
+    """The models (loaded in the inference thread unless given) and the sinks."""
+    loaded = predictor
+    if loaded is None:
+        log.info("loading models")
+        loaded = await asyncio.get_running_loop().run_in_executor(inference_thread, load_pipeline_predictor, settings)
+    log.info("models ready: %s", ", ".join(f"{t}={v}" for t, v in loaded.versions.items()))
+    metrics.set_model_versions(loaded.versions)
+    return BatchProcessor(
+        settings,
+        loaded,
+        ElasticsearchSink(async_elasticsearch_client(settings), settings.es_index),
+        ReviewQueue(async_redis_client(settings), settings.review_key_prefix, settings.review_queue_max),
+        executor=inference_thread,
+        deadletters=deadletter_sink(app, settings),
+    )
+
+
+def deadletter_sink(app: faust.App, settings: Settings) -> DeadLetterSink:
+    """The dead-letter topic, written through the app's producer (acks=all)."""
+    return DeadLetterSink(
+        lambda key, value: app.producer.send(settings.topic_deadletter, key, value, None, None, None),
+        settings.topic_deadletter,
+    )
+
+
+def raw_record(event: EventT) -> RawRecord:
+    """The Kafka record behind a Faust event."""
+    message = event.message
+    return RawRecord(
+        value=message.value,
+        key=message.key,
+        position=SourcePosition(message.topic, message.partition, message.offset),
+    )
