@@ -43,7 +43,7 @@ def classify(predictor: Predictor, texts: list[str], strategy: UncertaintyStrate
             scores[task] = uncertainty(predictions.probabilities[task], strategy)
     results = []
     for row in range(len(texts)):
-        tasks = {}
+        tasks: dict[str, TaskResult] = {}
         for task in TASKS:
             labels = predictor.tasks[task]
             probs = predictions.probabilities[task][row]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc.inference.predictor import CombinedPredictor, Predictor, load_model, resolve_device
@@ -12,7 +14,7 @@ from streamproc.tasks import TASKS
 def load_pipeline_predictor(settings: Settings) -> Predictor:
     """Separate topic and sentiment folders when both are set, else the one multi-task folder."""
     apply_inference_threads(inference_threads(settings.torch_threads, resolve_device(settings.device)))
-    common = {
+    common: dict[str, Any] = {
         "device": settings.device,
         "max_tokens": settings.max_tokens,
         "batch_size": settings.batch_size,

@@ -23,7 +23,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from redis import Redis
 
@@ -152,7 +152,7 @@ class ReviewDesk:
     def claim(self, reviewer: str, n: int = 1, now: float | None = None) -> list[ClaimedItem]:
         """Up to `n` items for `reviewer` (those it already holds first), each leased for `lease_seconds`."""
         check_reviewer(reviewer)
-        args = [reviewer, n, now if now is not None else time.time(), self.lease_seconds]
+        args: list[str | float] = [reviewer, n, now if now is not None else time.time(), self.lease_seconds]
         expiry, ids = self._claim(keys=self._all_keys()[:7], args=args)
         ids = [_text(i) for i in ids]
         summaries = self.client.hmget(self.keys.items, ids) if ids else []
@@ -172,13 +172,14 @@ class ReviewDesk:
 
     def waiting(self, limit: int = 100) -> list[tuple[str, float]]:
         """The most uncertain waiting article ids with their priority, most uncertain first."""
-        rows = self.client.zrevrange(self.keys.pending, 0, limit - 1, withscores=True)
-        return [(_text(member), float(score)) for member, score in rows]  # type: ignore[union-attr]
+        # redis-py's annotation covers every reply shape; with `withscores` it is (member, score) pairs
+        rows = cast(list[tuple[bytes, float]], self.client.zrevrange(self.keys.pending, 0, limit - 1, withscores=True))
+        return [(_text(member), float(score)) for member, score in rows]
 
     def waiting_among(self, ids: list[str]) -> set[str]:
         """Those of `ids` that wait for review."""
-        scores = self.client.zmscore(self.keys.pending, ids) if ids else []
-        return {doc_id for doc_id, score in zip(ids, scores, strict=True) if score is not None}  # type: ignore[arg-type]
+        scores = cast(list[float | None], self.client.zmscore(self.keys.pending, ids) if ids else [])
+        return {doc_id for doc_id, score in zip(ids, scores, strict=True) if score is not None}
 
     def holder(self, doc_id: str) -> str | None:
         """Who holds the item now (None when nobody does)."""
@@ -252,7 +253,7 @@ class ReviewDesk:
 
     def audit(self, count: int | None = None) -> list[dict[str, Any]]:
         """The audit trail, oldest first (every accepted decision, skips included)."""
-        entries = self.client.xrange(self.keys.audit, count=count)
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], self.client.xrange(self.keys.audit, count=count))
         return [
             {"entry": _text(entry_id), **{_text(k): _text(v) for k, v in fields.items()}}
             for entry_id, fields in entries
@@ -293,7 +294,7 @@ def decision_record(
     doc_id: str, reviewer: str, decision: Decision, summary: dict[str, Any], labels: dict[str, str], at: float
 ) -> dict[str, Any]:
     """What is stored for a decision: who, when, what the model said, and the change it makes."""
-    model = {task: summary.get(task) or {} for task in TASKS}
+    model: dict[str, Any] = {task: summary.get(task) or {} for task in TASKS}
     previous = {task: model[task].get("label") for task, label in labels.items() if model[task].get("label") != label}
     fingerprint = hashlib.sha256(json.dumps([decision, sorted(labels.items())]).encode()).hexdigest()[:16]
     return {

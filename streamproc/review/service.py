@@ -76,7 +76,7 @@ def write_export(desk: ReviewDesk, out: Path) -> dict[str, int]:
     else `out/topic.tsv` and `out/sentiment.tsv`. Returns rows written per task.
     """
     paths = export_paths(out)
-    written = {}
+    written: dict[str, int] = {}
     for task in TASKS:
         rows = export_rows(desk, task)
         paths[task].parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,8 @@ from typing import Any
 
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
-from streamproc.sinks.retry import PermanentSinkError, TransientSinkError, retry_until_done
+from streamproc.sinks.base import write_until_done
+from streamproc.sinks.retry import PermanentSinkError, TransientSinkError
 
 # (key, value) -> a coroutine that queues the record and returns the future of its delivery
 Send = Callable[[bytes | None, bytes], Awaitable[Awaitable[Any]]]
@@ -46,7 +47,7 @@ class DeadLetterSink:
     ) -> None:
         """`write`, retried with back-off while the failure is transient (a retry may repeat some letters)."""
         if records:
-            await retry_until_done(lambda: self.write(records), self.what, initial, maximum)
+            await write_until_done(self, records, initial, maximum)
 
 
 def classify_kafka_error(exc: BaseException) -> TransientSinkError | PermanentSinkError | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from streamproc.config import Settings
 from streamproc.errors import UserError
@@ -49,10 +50,23 @@ def test_loss_head_output_and_strategy_check(tmp_path: Path, tiny_model_dir: Pat
 def test_missing_folder_and_device_errors(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="build-defaults"):
         load_model(tmp_path / "none")
-    if not __import__("torch").cuda.is_available():
+    if torch.cuda.is_available():
+        assert resolve_device("cuda").type == "cuda" and resolve_device("auto").type == "cuda"
+    else:
         with pytest.raises(UserError, match="no CUDA"):
             resolve_device("cuda")
+        assert resolve_device("auto").type == "cpu"
     assert resolve_device("cpu").type == "cpu"
+
+
+def test_predictions_on_the_resolved_device_match_the_cpu(tiny_model_dir: Path) -> None:
+    """`auto` runs on the GPU when there is one; its probabilities agree with the CPU's."""
+    auto = load_model(tiny_model_dir, device="auto", precision="float32")
+    assert auto.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    on_device = auto.predict(TEXTS)
+    on_cpu = load_model(tiny_model_dir, device="cpu", precision="float32").predict(TEXTS)
+    for task in on_cpu.probabilities:
+        np.testing.assert_allclose(on_device.probabilities[task], on_cpu.probabilities[task], atol=1e-3)
 
 
 def test_texts_longer_than_the_position_limit_are_truncated_not_fatal(tiny_model_dir: Path, tmp_path: Path) -> None:

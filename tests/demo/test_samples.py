@@ -38,7 +38,9 @@ def test_every_line_is_a_record_that_validates_or_is_refused(parsed: list[Articl
     lines = SAMPLES.read_bytes().splitlines()
     assert all(line.strip() for line in lines), "no blank lines: every line is one record"
     assert len(parsed) == len(lines)
-    assert all(isinstance(item, Article | Rejection) for item in parsed)
+    reasons = {r.reason for r in rejected(parsed)}
+    assert reasons <= {"too_large", "not_utf8", "invalid_json", "not_an_object", "invalid_article"}, reasons
+    assert all(r.error.strip() for r in rejected(parsed)), "every refusal says why"
 
 
 def test_counts(parsed: list[Article | Rejection]) -> None:
