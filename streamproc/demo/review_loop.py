@@ -23,6 +23,7 @@ from streamproc.ingest.article import Article
 from streamproc.ingest.validate import parse_article
 from streamproc.publish.reader import read_records
 from streamproc.review.service import ReviewService
+from streamproc.sinks.document import EnrichedArticle
 
 REVIEWER = "demo-reviewer"
 SECTION = re.compile(r"/(politics|economy|society|culture|world|it|sports|entertainment)/")
@@ -73,13 +74,14 @@ def topic_labels(settings: Settings, ids: list[str]) -> dict[str, dict[str, Any]
         hits = es.search(index=settings.es_index, query={"ids": {"values": ids}}, size=max(len(ids), 1))
     finally:
         es.close()
+    documents = {hit["_id"]: EnrichedArticle.model_validate(hit["_source"]) for hit in hits["hits"]["hits"]}
     return {
-        hit["_id"]: {
-            "topic": hit["_source"]["topic"]["label"],
-            "version": hit["_source"]["model_versions"]["topic"],
-            "label_source": hit["_source"].get("label_source", "model"),
+        doc_id: {
+            "topic": doc.topic.label,
+            "version": doc.model_versions["topic"],
+            "label_source": doc.label_source or "model",
         }
-        for hit in hits["hits"]["hits"]
+        for doc_id, doc in documents.items()
     }
 
 

@@ -214,4 +214,7 @@ def run_server(settings: Settings, host: str, port: int, say: Callable[[str], No
     app = create_review_app(settings)
     auth = "token required" if settings.review_web_token is not None else "no login (loopback only)"
     say(f"review page on http://{host}:{port}/ ({auth}); Ctrl-C stops it")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        app.state.service.close()

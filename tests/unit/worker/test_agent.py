@@ -19,9 +19,11 @@ from redis.asyncio import Redis
 
 from streamproc.config import Settings
 from streamproc.connections import async_elasticsearch_client, async_redis_client, elasticsearch_client
+from streamproc.demo.review_loop import topic_labels
 from streamproc.inference.loader import load_pipeline_predictor
 from streamproc.ingest.records import RawRecord, SourcePosition
 from streamproc.sinks.deadletter_sink import DeadLetterSink
+from streamproc.sinks.document import EnrichedArticle
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
 from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.stack.provision import create_index, create_topics
@@ -109,6 +111,16 @@ def test_acknowledges_once_after_every_sink_confirmed(settings: Settings, monkey
     assert acknowledged == [(3, 1)]  # 3 articles indexed and 1 dead letter delivered before the acknowledgement
     (letter,) = dead_letters(settings)
     assert letter["reason"] == "invalid_json" and letter["source"]["offset"] == 3
+    es = elasticsearch_client(settings)
+    try:
+        hits = es.search(index=settings.es_index, query={"match_all": {}})["hits"]["hits"]
+    finally:
+        es.close()
+    stored = [EnrichedArticle.model_validate(hit["_source"]) for hit in hits]  # what is stored reads back typed
+    assert sorted(doc.id for doc in stored) == ["a0", "a1", "a2"]
+    assert {doc.label_source for doc in stored} == {"model"} and all(doc.needs_review for doc in stored)
+    assert {doc.kafka.offset for doc in stored} == {0, 1, 2}
+    assert topic_labels(settings, ["a0", "a1", "a2"]).keys() == {"a0", "a1", "a2"}  # the demo reads it typed too
 
 
 def test_a_refusing_sink_exits_70_before_dead_letters_and_acknowledgement(
