@@ -1,7 +1,7 @@
 """The enriched article: what is indexed into Elasticsearch and summarised on the review queue.
 
 `EnrichedArticle` is the one description of the document. The Elasticsearch mapping
-(`streamproc.sinks.index_template`) is generated from its fields and their `Mapping` annotations, the review
+(`streamproc.sinks.index_template`) is generated from its fields and their `EsMapping` annotations, the review
 summary (`review_summary`) keeps a subset of them, and the reviewers' fields (`review`, `label_source`) are
 part of it: they are written by `streamproc.review.elastic` and never by the worker, whose partial update
 (`worker_fields`) leaves them as they are.
@@ -9,7 +9,7 @@ part of it: they are written by `streamproc.review.elastic` and never by the wor
 
 from __future__ import annotations
 
-from collections.abc import Mapping as MappingType
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -25,17 +25,17 @@ BODY_EXCERPT = 2000
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: typing hashes `Annotated` extras
-class Mapping:
+class EsMapping:
     """The Elasticsearch mapping of a field, where its Python type alone does not say it."""
 
     spec: dict[str, Any]
 
 
-KEYWORD = Mapping({"type": "keyword"})
+KEYWORD = EsMapping({"type": "keyword"})
 # `cjk` ships with every Elasticsearch and indexes Hangul/Han as bigrams. Clusters with the analysis-nori
 # plugin can switch `news_text` to the `nori` analyzer for Korean morphology.
-TEXT = Mapping({"type": "text", "analyzer": "news_text"})
-LONG = Mapping({"type": "long"})
+TEXT = EsMapping({"type": "text", "analyzer": "news_text"})
+LONG = EsMapping({"type": "long"})
 
 # Timestamps are written as `datetime.isoformat()` (`+00:00`, as Elasticsearch and the README show them).
 Timestamp = Annotated[datetime, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
@@ -51,7 +51,7 @@ class TaskPrediction(_Model):
 
     label: Keyword
     score: float
-    probabilities: Annotated[dict[str, float], Mapping({"type": "object", "dynamic": True})]
+    probabilities: Annotated[dict[str, float], EsMapping({"type": "object", "dynamic": True})]
 
 
 class Uncertainty(_Model):
@@ -96,7 +96,7 @@ class EnrichedArticle(_Model):
     source: Keyword | None
     published_at: Timestamp
     lang: Keyword | None
-    extra: Annotated[dict[str, Any], Mapping({"type": "object", "enabled": False})]
+    extra: Annotated[dict[str, Any], EsMapping({"type": "object", "enabled": False})]
     topic: TaskPrediction
     sentiment: TaskPrediction
     uncertainty: Uncertainty
@@ -156,7 +156,7 @@ def enriched_article(
     )
 
 
-def review_summary(document: MappingType[str, Any]) -> dict[str, Any]:
+def review_summary(document: Mapping[str, Any]) -> dict[str, Any]:
     """What a reviewer needs to see of an enriched document (as written to Elasticsearch)."""
     summary: dict[str, Any] = {key: document.get(key) for key in SUMMARY_FIELDS}
     summary["body"] = (document.get("body") or "")[:BODY_EXCERPT]

@@ -1,7 +1,7 @@
 """The Elasticsearch index template for enriched articles, generated from `EnrichedArticle`.
 
 The mapping is derived from the model's fields: a field's Python type gives its Elasticsearch type, a
-`Mapping` annotation overrides it (keyword, text, long, unindexed objects), a nested model becomes an object
+`EsMapping` annotation overrides it (keyword, text, long, unindexed objects), a nested model becomes an object
 with its own properties, and a `dict[Task, ...]` one property per task. Adding a field to the model adds it
 here. `deploy/elasticsearch/news-enriched.template.json` is this template written out for people who provision
 Elasticsearch by hand; a test keeps the two equal.
@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from streamproc.sinks.document import EnrichedArticle, Mapping
+from streamproc.sinks.document import EnrichedArticle, EsMapping
 
 SCORE = {"type": "float"}
 _BY_TYPE: dict[type, dict[str, Any]] = {
@@ -31,7 +31,7 @@ def field_mapping(annotation: Any) -> dict[str, Any]:
     """The Elasticsearch mapping of one field's type annotation."""
     if get_origin(annotation) is Annotated:
         base, *extras = get_args(annotation)
-        marks = [extra for extra in extras if isinstance(extra, Mapping)]
+        marks = [extra for extra in extras if isinstance(extra, EsMapping)]
         return dict(marks[-1].spec) if marks else field_mapping(base)
     if get_origin(annotation) in (Union, types.UnionType):  # `X | None`: mapped as X
         (present,) = [arg for arg in get_args(annotation) if arg is not type(None)]
@@ -39,7 +39,7 @@ def field_mapping(annotation: Any) -> dict[str, Any]:
     if get_origin(annotation) is dict:
         key, value = get_args(annotation)
         if get_origin(key) is not Literal:
-            raise TypeError(f"no mapping for {annotation}: a dict field needs a Mapping annotation")
+            raise TypeError(f"no mapping for {annotation}: a dict field needs an EsMapping annotation")
         return {"properties": {name: field_mapping(value) for name in get_args(key)}}
     if get_origin(annotation) is Literal:
         return {"type": "keyword"}

@@ -148,7 +148,7 @@ def _shape(value: Any) -> dict[str, Any]:
 
 
 def test_a_field_without_a_mapping_is_refused() -> None:
-    with pytest.raises(TypeError, match="Mapping annotation"):
+    with pytest.raises(TypeError, match="EsMapping annotation"):
         field_mapping(dict[str, Any])
     with pytest.raises(TypeError):
         field_mapping(bytes)
