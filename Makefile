@@ -1,4 +1,4 @@
-# One-command entry points. `make demo` runs the main job end to end; `make test` runs the test suite.
+# One-command entry points. `make demo` runs the main job end to end; `make test` runs ruff, mypy and the tests.
 # Both create .venv and install the project on first use (PyPI only; no Docker needed).
 
 PYTHON ?= python3
@@ -13,7 +13,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[local,dev]"
+	$(BIN)/pip install --quiet -e ".[local,train,dev]"
 	touch $@
 
 install: $(BIN)/.installed
@@ -23,10 +23,12 @@ demo: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

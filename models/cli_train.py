@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from streamproc.config import Settings, load_settings
 from streamproc.errors import UserError
-from streamproc_models.data import LabeledSet
+
+if TYPE_CHECKING:
+    from streamproc_models.data import LabeledSet
 
 console = Console()
 VAL_FRACTION_OF_FILE = 0.1

@@ -12,8 +12,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from sklearn.model_selection import train_test_split
-
 from streamproc.errors import UserError
 from streamproc.ingest.model_text import model_text
 
@@ -92,6 +90,9 @@ def sample(data: LabeledSet, limit: int | None, seed: int) -> LabeledSet:
 
 def split_off(data: LabeledSet, fraction: float, seed: int) -> tuple[LabeledSet, LabeledSet]:
     """A seeded split, stratified by label, into (rest, the held-out `fraction`)."""
+    # on call: `streamproc --help` imports this module and must not need the training extra (scikit-learn)
+    from sklearn.model_selection import train_test_split
+
     rest, held = train_test_split(list(range(len(data))), test_size=fraction, stratify=data.labels, random_state=seed)
     return _pick(data, sorted(rest)), _pick(data, sorted(held))
 

@@ -12,8 +12,7 @@ from rich.console import Console
 from streamproc.config import load_settings
 from streamproc.errors import UserError
 from streamproc_models.active_learning.data_sets import STUDY_SETS
-from streamproc_models.active_learning.heads import DEFAULT_C
-from streamproc_models.active_learning.simulate import FULL_CHECKPOINTS, LOSS_TARGETS, SimSettings
+from streamproc_models.active_learning.settings import DEFAULT_C, FULL_CHECKPOINTS, LOSS_TARGETS, SimSettings
 from streamproc_models.active_learning.strategies import STRATEGIES
 
 console = Console()
