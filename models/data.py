@@ -63,14 +63,6 @@ def read_tsv(path: Path) -> LabeledSet:
     return LabeledSet(texts, labels)
 
 
-def resolve_split(data: Path, split: str) -> Path:
-    """`data` may be a folder holding `<split>.tsv` or a TSV file itself (used for the train split)."""
-    data = Path(data)
-    if data.is_dir():
-        return data / f"{split}.tsv"
-    return data
-
-
 def concat(parts: list[LabeledSet]) -> LabeledSet:
     """The parts one after the other."""
     return LabeledSet([t for p in parts for t in p.texts], [label for p in parts for label in p.labels])

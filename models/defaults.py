@@ -18,7 +18,8 @@ from streamproc_models.default_sets import default_training_sets
 from streamproc_models.encoder import ensure_encoder
 from streamproc_models.fast_heads import FastSettings, train_fast_model
 from streamproc_models.registry import point_link
-from streamproc_models.training import Hyperparameters, train_model
+from streamproc_models.training.hyperparameters import Hyperparameters
+from streamproc_models.training.train import train_model
 
 DEFAULT_FAST_NAME = "default-fast"
 DEFAULT_FINETUNED_NAME = "default-finetuned"

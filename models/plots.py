@@ -67,21 +67,6 @@ def bench_bars(result: dict, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def active_learning_curves(result: dict, path: Path) -> Path:
-    """Validation macro-F1 against labeled-set size, a line per strategy (mean ± sd over seeds)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for strategy, runs in result["curves"].items():
-        sizes = np.asarray(result["sizes"])
-        scores = np.asarray([run["macro_f1"] for run in runs])
-        mean, sd = scores.mean(axis=0), scores.std(axis=0)
-        ax.plot(sizes, mean, "o-", label=strategy)
-        ax.fill_between(sizes, mean - sd, mean + sd, alpha=0.15)
-    ax.set(title=result.get("title", "active learning"), xlabel="labeled examples", ylabel="val macro-F1")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return save_figure(fig, path)
-
-
 def save_figure(fig: plt.Figure, path: Path) -> Path:
     """Write `fig` as a PNG at `path` (folders created) and close it."""
     path = Path(path)
