@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from streamproc.inference.precision import Precision
 from streamproc.inference.predictor import load_model
 from streamproc.inference.threads import apply_inference_threads, inference_threads
 
-PRECISIONS = ("float32", "int8")
+PRECISIONS: tuple[Precision, ...] = ("float32", "int8")
 
 
 def bench_cpu_path(

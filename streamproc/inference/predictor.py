@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -153,8 +154,8 @@ class CombinedPredictor:
 
     has_loss_head = False
 
-    def __init__(self, parts: list[Predictor]) -> None:
-        self.parts = parts
+    def __init__(self, parts: Sequence[Predictor]) -> None:
+        self.parts = list(parts)
         self.tasks = {task: labels for part in parts for task, labels in part.tasks.items()}
         self.versions = {task: version for part in parts for task, version in part.versions.items()}
 
