@@ -16,7 +16,9 @@ from streamproc.inference.char_ngrams import CharNgramSpec, ngram_counts
 
 def count_matrix(texts: list[str], spec: CharNgramSpec, desc: str = "char n-grams") -> sparse.csr_matrix:
     """Texts × buckets matrix of n-gram counts."""
-    indptr, indices, values = [0], [], []
+    indptr: list[int] = [0]
+    indices: list[int] = []
+    values: list[int] = []
     for text in tqdm(texts, desc=desc, unit="text", mininterval=5, leave=False):
         counts = ngram_counts(text, spec)
         indices.extend(counts)

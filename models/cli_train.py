@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from streamproc.config import Settings, load_settings
 from streamproc.errors import UserError
-from streamproc_models.data import LabeledSet
+from streamproc_models.training.hyperparameters import Hyperparameters
+
+if TYPE_CHECKING:
+    from streamproc_models.data import LabeledSet
 
 console = Console()
 VAL_FRACTION_OF_FILE = 0.1
+HP = Hyperparameters()  # the options' defaults are the dataclass's
 
 
 class TrainTask(StrEnum):
@@ -46,16 +50,20 @@ def train(
     base: Annotated[Path | None, typer.Option(help="base encoder folder; default: the rebuilt e5")] = None,
     out: Annotated[Path | None, typer.Option(help="where versioned folders go; default: the model store")] = None,
     fast: Annotated[bool, typer.Option(help="logistic-regression heads on frozen features (seconds)")] = False,
-    lr: Annotated[float, typer.Option(help="peak learning rate")] = 1e-4,
-    epochs: Annotated[int, typer.Option(help="maximum epochs")] = 3,
-    batch_size: Annotated[int, typer.Option(help="examples per step")] = 32,
-    max_length: Annotated[int, typer.Option(help="tokens per example")] = 128,
-    seed: Annotated[int, typer.Option(help="random seed")] = 13,
-    freeze_embeddings: Annotated[bool, typer.Option(help="keep the word embeddings fixed")] = True,
-    patience: Annotated[int, typer.Option(help="epochs without val macro-F1 gain before stopping")] = 2,
-    max_train: Annotated[int | None, typer.Option(help="use a seeded sample of N training examples per task")] = None,
-    loss_head: Annotated[bool, typer.Option(help="add a Learning-Loss head (predicted loss = uncertainty)")] = False,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    lr: Annotated[float, typer.Option(help="peak learning rate")] = HP.lr,
+    epochs: Annotated[int, typer.Option(help="maximum epochs")] = HP.epochs,
+    batch_size: Annotated[int, typer.Option(help="examples per step")] = HP.batch_size,
+    max_length: Annotated[int, typer.Option(help="tokens per example")] = HP.max_length,
+    seed: Annotated[int, typer.Option(help="random seed")] = HP.seed,
+    freeze_embeddings: Annotated[bool, typer.Option(help="keep the word embeddings fixed")] = HP.freeze_embeddings,
+    patience: Annotated[int, typer.Option(help="epochs without val macro-F1 gain before stopping")] = HP.patience,
+    max_train: Annotated[
+        int | None, typer.Option(help="use a seeded sample of N training examples per task")
+    ] = HP.max_train_examples,
+    loss_head: Annotated[
+        bool, typer.Option(help="add a Learning-Loss head (predicted loss = uncertainty)")
+    ] = HP.loss_head,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = HP.threads,
 ) -> None:
     """Train a classifier from the base encoder; writes a versioned folder with card, curves and confusion matrix.
 
@@ -81,7 +89,7 @@ def train(
             sets, base_dir, out_root, f"{task.value}-fast", FastSettings(max_length=max_length, seed=seed)
         )
     else:
-        from streamproc_models.training import Hyperparameters, train_model
+        from streamproc_models.training.train import train_model
 
         hp = Hyperparameters(
             lr=lr,

@@ -12,8 +12,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from sklearn.model_selection import train_test_split
-
 from streamproc.errors import UserError
 from streamproc.ingest.model_text import model_text
 
@@ -65,14 +63,6 @@ def read_tsv(path: Path) -> LabeledSet:
     return LabeledSet(texts, labels)
 
 
-def resolve_split(data: Path, split: str) -> Path:
-    """`data` may be a folder holding `<split>.tsv` or a TSV file itself (used for the train split)."""
-    data = Path(data)
-    if data.is_dir():
-        return data / f"{split}.tsv"
-    return data
-
-
 def concat(parts: list[LabeledSet]) -> LabeledSet:
     """The parts one after the other."""
     return LabeledSet([t for p in parts for t in p.texts], [label for p in parts for label in p.labels])
@@ -92,6 +82,9 @@ def sample(data: LabeledSet, limit: int | None, seed: int) -> LabeledSet:
 
 def split_off(data: LabeledSet, fraction: float, seed: int) -> tuple[LabeledSet, LabeledSet]:
     """A seeded split, stratified by label, into (rest, the held-out `fraction`)."""
+    # on call: `streamproc --help` imports this module and must not need the training extra (scikit-learn)
+    from sklearn.model_selection import train_test_split
+
     rest, held = train_test_split(list(range(len(data))), test_size=fraction, stratify=data.labels, random_state=seed)
     return _pick(data, sorted(rest)), _pick(data, sorted(held))
 

@@ -8,7 +8,6 @@ current one, swapped atomically, so a worker that starts never sees a half-writt
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +17,9 @@ from streamproc.inference.multihead import is_multihead_dir
 from streamproc_models.default_sets import default_training_sets
 from streamproc_models.encoder import ensure_encoder
 from streamproc_models.fast_heads import FastSettings, train_fast_model
-from streamproc_models.training import Hyperparameters, train_model
+from streamproc_models.registry import point_link
+from streamproc_models.training.hyperparameters import Hyperparameters
+from streamproc_models.training.train import train_model
 
 DEFAULT_FAST_NAME = "default-fast"
 DEFAULT_FINETUNED_NAME = "default-finetuned"
@@ -68,12 +69,3 @@ def ensure_default_models(
         )
     point_link(target, folder)
     return folder
-
-
-def point_link(link: Path, folder: Path) -> None:
-    """Make `link` a relative symbolic link to `folder`, replacing the old link in one rename."""
-    link.parent.mkdir(parents=True, exist_ok=True)
-    temporary = link.with_name(f".{link.name}.tmp-{os.getpid()}")
-    temporary.unlink(missing_ok=True)
-    temporary.symlink_to(os.path.relpath(folder, link.parent))
-    os.replace(temporary, link)

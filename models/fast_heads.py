@@ -203,7 +203,8 @@ def train_fast_model(
     """
     started, cpu_started = time.monotonic(), time.process_time()
     encoder, tokenizer = load_base(base)
-    encoder.to(resolve_device(device))
+    # transformers wraps `to` with functools.wraps, whose type (typeshed's _Wrapped) loses the bound `self`
+    encoder.to(resolve_device(device))  # type: ignore[arg-type]
     features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for task, (train, val) in sets.items():
         features[task] = tuple(  # type: ignore[assignment]
@@ -237,10 +238,10 @@ def train_fast_model(
     )
     with torch.no_grad():
         for task, head in heads.items():
-            model.heads[task].weight.copy_(head.weight)
-            model.heads[task].bias.copy_(head.bias)
+            model.head(task).weight.copy_(head.weight)
+            model.head(task).bias.copy_(head.bias)
             if model.char_branch is not None and head.char_weight is not None:
-                model.char_branch.bags[task].weight.copy_(head.char_weight)
+                model.char_branch.bag(task).weight.copy_(head.char_weight)
         if model.char_branch is not None and idf is not None:
             model.char_branch.idf.copy_(torch.from_numpy(idf))
     folder = free_folder(Path(out_root) / name / version)

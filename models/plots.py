@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure  # figures without pyplot: no global backend, nothing to close
 
 
 def training_curves(epochs: list[dict], path: Path) -> Path:
     """Train and val losses, and val macro-F1 and accuracy per task, per epoch."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
     x = [e["epoch"] for e in epochs]
     left.plot(x, [e["train_ce"] for e in epochs], "o-", label="train cross-entropy")
     if "train_ranking_loss" in epochs[0]:
@@ -33,7 +31,8 @@ def training_curves(epochs: list[dict], path: Path) -> Path:
 
 def confusion_matrices(matrices: dict[str, tuple[list[str], list[list[int]]]], path: Path) -> Path:
     """One heat map per task (rows: true label, columns: predicted), counts written in the cells."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(5.2 * len(matrices), 4.6), squeeze=False)
+    fig = Figure(figsize=(5.2 * len(matrices), 4.6))
+    axes = fig.subplots(1, len(matrices), squeeze=False)
     for ax, (task, (labels, matrix)) in zip(axes[0], matrices.items(), strict=True):
         counts = np.asarray(matrix)
         rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
@@ -48,7 +47,8 @@ def confusion_matrices(matrices: dict[str, tuple[list[str], list[list[int]]]], p
 
 def bench_bars(result: dict, path: Path) -> Path:
     """Throughput of the two-head model vs two models, and macro-F1 per task of each."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
     speed = result["throughput"]
     names = list(speed)
     bars = left.bar(names, [speed[n]["articles_per_second"] for n in names], color=["tab:blue", "tab:orange"])
@@ -67,28 +67,12 @@ def bench_bars(result: dict, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def active_learning_curves(result: dict, path: Path) -> Path:
-    """Validation macro-F1 against labeled-set size, a line per strategy (mean ± sd over seeds)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for strategy, runs in result["curves"].items():
-        sizes = np.asarray(result["sizes"])
-        scores = np.asarray([run["macro_f1"] for run in runs])
-        mean, sd = scores.mean(axis=0), scores.std(axis=0)
-        ax.plot(sizes, mean, "o-", label=strategy)
-        ax.fill_between(sizes, mean - sd, mean + sd, alpha=0.15)
-    ax.set(title=result.get("title", "active learning"), xlabel="labeled examples", ylabel="val macro-F1")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return save_figure(fig, path)
-
-
-def save_figure(fig: plt.Figure, path: Path) -> Path:
-    """Write `fig` as a PNG at `path` (folders created) and close it."""
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Write `fig` as a PNG at `path` (folders created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -96,7 +80,8 @@ def ablation_bars(ablation: dict[str, dict[str, dict[str, dict]]], path: Path) -
     """Validation macro-F1 per data set, a bar per variant (task -> variant -> data set -> metrics)."""
     rows = [(task, part) for task, variants in ablation.items() for part in next(iter(variants.values()))]
     variants = sorted({v for variants in ablation.values() for v in variants})
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(rows)), 4.2))
+    fig = Figure(figsize=(max(6.0, 1.6 * len(rows)), 4.2))
+    ax = fig.subplots()
     width = 0.8 / len(variants)
     for k, variant in enumerate(variants):
         values = [ablation[task].get(variant, {}).get(part, {}).get("macro_f1", 0.0) for task, part in rows]

@@ -1,7 +1,7 @@
 """Model versions in the store, and which one serves: the model link, promotion history, rollback.
 
 The serving model is a symbolic link: `STREAMPROC_MULTITASK_MODEL_DIR` when it is set, else
-`<model_store>/default`. Promoting re-points it in one rename (`models.defaults.point_link`), so a worker never
+`<model_store>/default`. Promoting re-points it in one rename (`point_link` below), so a worker never
 sees half a model; running workers notice the new target between batches (`streamproc.worker.model_watch`).
 Every promotion is appended to `<link>.history.jsonl` next to the link; `rollback` re-points to the version
 that served before the current one.
@@ -10,6 +10,7 @@ that served before the current one.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,6 @@ from pathlib import Path
 from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc.inference.multihead import MANIFEST, is_multihead_dir
-from streamproc_models.defaults import point_link
 
 
 @dataclass(frozen=True)
@@ -115,3 +115,12 @@ def rollback(settings: Settings) -> Path:
 def history_path(link: Path) -> Path:
     """Where promotions of `link` are recorded."""
     return link.with_name(f"{link.name}.history.jsonl")
+
+
+def point_link(link: Path, folder: Path) -> None:
+    """Make `link` a relative symbolic link to `folder`, replacing the old link in one rename."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    temporary = link.with_name(f".{link.name}.tmp-{os.getpid()}")
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(os.path.relpath(folder, link.parent))
+    os.replace(temporary, link)

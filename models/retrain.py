@@ -207,7 +207,7 @@ def retrain(
     if fine_tune:
         from streamproc_models.defaults import FINE_TUNE
         from streamproc_models.encoder import ensure_encoder
-        from streamproc_models.training import train_model
+        from streamproc_models.training.train import train_model
 
         base = ensure_encoder(settings.model_store, progress=True)
         candidate = train_model(training, base, settings.model_store, FINE_TUNE, RETRAINED_NAME, device=settings.device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -189,7 +189,7 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
     return ENV_PREFIX + field.upper() if field != "__root__" else "settings"
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read the settings; a bad value raises `UserError` naming the environment variable to fix."""
     try:
         return Settings(**overrides)

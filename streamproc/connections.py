@@ -73,16 +73,16 @@ def async_elasticsearch_client(settings: Settings) -> AsyncElasticsearch:
     return AsyncElasticsearch(**_elasticsearch_options(settings))
 
 
-def _redis_options(settings: Settings) -> dict[str, Any]:
-    options: dict[str, Any] = {"socket_timeout": 10, "socket_connect_timeout": 5}
+def _redis_options(settings: Settings, timeout: float | None = None) -> dict[str, Any]:
+    options: dict[str, Any] = {"socket_timeout": timeout or 10, "socket_connect_timeout": timeout or 5}
     if settings.redis_password is not None:
         options["password"] = settings.redis_password.get_secret_value()
     return options
 
 
-def redis_client(settings: Settings) -> Redis:
-    """A synchronous Redis client."""
-    return Redis.from_url(settings.redis_url, **_redis_options(settings))
+def redis_client(settings: Settings, timeout: float | None = None) -> Redis:
+    """A synchronous Redis client (`timeout`: seconds to connect and per command; default 5 and 10)."""
+    return Redis.from_url(settings.redis_url, **_redis_options(settings, timeout))
 
 
 def async_redis_client(settings: Settings) -> AsyncRedis:

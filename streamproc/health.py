@@ -47,7 +47,7 @@ def check_elasticsearch(settings: Settings, timeout: float = 5.0) -> str:
 
 def check_redis(settings: Settings, timeout: float = 5.0) -> str:
     """Raise `UserError` unless Redis answers PING; return its version."""
-    client = redis_client(settings)
+    client = redis_client(settings, timeout)
     try:
         client.ping()
         version = client.info("server").get("redis_version", "?")

@@ -98,7 +98,9 @@ class ReviewBudget:
                 return both
         raise TransientSinkError("Redis review budget: too many concurrent updates")
 
-    def _load(self, raw: bytes | None) -> kll_doubles_sketch:
+    def _load(self, raw: bytes | str | None) -> kll_doubles_sketch:
+        if isinstance(raw, str):  # a client made with decode_responses=True cannot carry the binary sketch
+            raise TypeError("the review budget needs a Redis client that returns bytes")
         if raw:
             try:
                 return kll_doubles_sketch.deserialize(raw)

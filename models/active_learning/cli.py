@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -12,8 +13,7 @@ from rich.console import Console
 from streamproc.config import load_settings
 from streamproc.errors import UserError
 from streamproc_models.active_learning.data_sets import STUDY_SETS
-from streamproc_models.active_learning.heads import DEFAULT_C
-from streamproc_models.active_learning.simulate import FULL_CHECKPOINTS, LOSS_TARGETS, SimSettings
+from streamproc_models.active_learning.settings import DEFAULT_C, FULL_CHECKPOINTS, LOSS_TARGETS, SimSettings
 from streamproc_models.active_learning.strategies import STRATEGIES
 
 console = Console()
@@ -70,7 +70,9 @@ def al_sim(
         torch.set_num_threads(threads)
     settings = load_settings()
     base_dir = base or ensure_encoder(settings.model_store)
-    sim = SimSettings(c=c, loss_target=loss_target, **({"checkpoints": FULL_CHECKPOINTS} if full else {}))
+    sim = SimSettings(c=c, loss_target=loss_target)
+    if full:
+        sim = replace(sim, checkpoints=FULL_CHECKPOINTS)
     seed_list = list(range(seeds or (FULL_SEEDS if full else DEFAULT_SEEDS)))
     out_dir = out or settings.model_store / "al-sim" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     if fine_tune:

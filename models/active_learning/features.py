@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +20,9 @@ from tqdm import tqdm
 from streamproc.inference.multihead import pool
 from streamproc_models.training.batching import collate, sorted_batches
 from streamproc_models.training.train import load_base
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 FEATURE_BATCH = 32
 
@@ -57,15 +61,15 @@ def layer_features(
     arrays = encode_layers(encoder, tokenizer, texts, chosen, max_length, desc=f"{name}: features")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.npz")
-    np.savez(partial, **{f"layer{k}": v.astype(np.float16) for k, v in arrays.items()})
+    np.savez(partial, allow_pickle=False, **{f"layer{k}": v.astype(np.float16) for k, v in arrays.items()})
     partial.replace(path)
     return {k: v.astype(np.float16).astype(np.float32) for k, v in arrays.items()}
 
 
 @torch.inference_mode()
 def encode_layers(
-    encoder: torch.nn.Module,
-    tokenizer: object,
+    encoder: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
     texts: list[str],
     layers: list[int],
     max_length: int,
@@ -73,11 +77,11 @@ def encode_layers(
 ) -> dict[int, np.ndarray]:
     """Masked mean of the chosen hidden states (0 = embeddings), length-sorted batches, dynamic padding."""
     encoder.eval()
-    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]  # type: ignore[operator]
+    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
     hidden = encoder.config.hidden_size
     out = {layer: np.zeros((len(texts), hidden), dtype=np.float32) for layer in layers}
     for index in tqdm(sorted_batches([len(x) for x in ids], FEATURE_BATCH), desc=desc, unit="batch"):
-        input_ids, mask = collate([ids[i] for i in index], tokenizer.pad_token_id)  # type: ignore[attr-defined]
+        input_ids, mask = collate([ids[i] for i in index], tokenizer.pad_token_id)
         states = encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states
         for layer in layers:
             out[layer][index] = pool(states[layer], mask, "mean").float().numpy()

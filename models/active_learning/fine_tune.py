@@ -18,7 +18,8 @@ import torch
 from streamproc.inference.multihead import MultiHeadClassifier, pool
 from streamproc_models.active_learning.data_sets import load_study_set
 from streamproc_models.active_learning.features import default_layers
-from streamproc_models.active_learning.simulate import SimSettings, checkpoint_sizes, seed_set
+from streamproc_models.active_learning.settings import SimSettings
+from streamproc_models.active_learning.simulate import checkpoint_sizes, seed_set
 from streamproc_models.active_learning.strategies import STRATEGIES, Scores
 from streamproc_models.active_learning.study import run_study
 from streamproc_models.data import sample

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-DEFAULT_C = 0.01  # picked on a held-out 15 % of the finance pool (0.001-0.01 tie; 0.1 and up worse)
+from streamproc_models.active_learning.settings import DEFAULT_C
 
 
 class RoundClassifier:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from streamproc_models.active_learning.study import REPORT_FRACTIONS
 from streamproc_models.plots import save_figure
@@ -65,7 +62,8 @@ def markdown(result: dict) -> str:
 def curves_png(result: dict, path: Path) -> Path:
     """One panel per data set: mean macro-F1 (band = ± sd over seeds) vs labels, all strategies."""
     names = list(result["datasets"])
-    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.6), squeeze=False)
+    fig = Figure(figsize=(6 * len(names), 4.6))
+    axes = fig.subplots(1, len(names), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         data = result["datasets"][name]
         sizes = np.asarray(data["sizes"])

@@ -14,43 +14,12 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from streamproc_models.active_learning.heads import DEFAULT_C, RoundClassifier
+from streamproc_models.active_learning.heads import RoundClassifier
 from streamproc_models.active_learning.loss_module import LossModule
+from streamproc_models.active_learning.settings import SimSettings
 from streamproc_models.active_learning.strategies import STRATEGIES, Scores
 
 CLUSTER_DIMS = 64
-DEFAULT_CHECKPOINTS = (
-    0.02,
-    0.03,
-    0.04,
-    0.05,
-    0.06,
-    0.07,
-    0.08,
-    0.09,
-    0.10,
-    0.125,
-    0.15,
-    0.175,
-    0.20,
-    0.225,
-    0.25,
-    0.30,
-)
-FULL_CHECKPOINTS = (*DEFAULT_CHECKPOINTS, 0.35, 0.4, 0.5)
-LOSS_TARGETS = ("in_sample", "out_of_fold")
-
-
-@dataclass(frozen=True)
-class SimSettings:
-    """How a simulated stream runs (recorded in the result)."""
-
-    seed_fraction: float = 0.01
-    seed_min: int = 50
-    checkpoints: tuple[float, ...] = DEFAULT_CHECKPOINTS
-    c: float = DEFAULT_C
-    loss_target: str = "in_sample"
-    loss_steps: int = 100
 
 
 @dataclass

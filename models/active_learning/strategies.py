@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from streamproc.inference.uncertainty import uncertainty
 
@@ -70,6 +69,9 @@ def pick_margin_clusters(scores: Scores, budget: int) -> np.ndarray:
     candidates = _top(margin, min(len(margin), CANDIDATE_FACTOR * budget))
     if len(candidates) <= budget:
         return candidates
+    # on call: `streamproc --help` imports this module and must not need the training extra (scikit-learn)
+    from sklearn.cluster import KMeans
+
     seed = int(scores.rng.integers(2**31 - 1))
     groups = KMeans(n_clusters=budget, n_init=1, max_iter=50, random_state=seed).fit_predict(
         scores.cluster_features[candidates]

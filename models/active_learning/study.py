@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from streamproc_models.active_learning.simulate import SimSettings, full_pool_score, run_curve
+from streamproc_models.active_learning.settings import SimSettings
+from streamproc_models.active_learning.simulate import full_pool_score, run_curve
 
 REPORT_FRACTIONS = (0.10, 0.25)
 WITHIN = 0.01  # "reaches the full pool" = mean macro-F1 within one point of the full-pool score

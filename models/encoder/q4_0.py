@@ -98,7 +98,7 @@ class Q4File:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._data = np.memmap(self.path, dtype=np.uint8, mode="r")
-        cursor = _Cursor(memoryview(self._data))
+        cursor = _Cursor(self._data.data)  # the array's own memoryview
         self.header = _read_header(cursor)
         self.vocab = _read_vocab(cursor)
         self.entries = _read_directory(cursor, len(self._data))

@@ -120,7 +120,7 @@ def build_config(header: Header, vocab: Vocab):
     """The BertConfig of multilingual-e5-small, from the dimensions in the Q4 header."""
     from transformers import BertConfig
 
-    return BertConfig(
+    config = BertConfig(
         vocab_size=header.vocab,
         hidden_size=header.hidden,
         num_hidden_layers=header.layers,
@@ -130,12 +130,18 @@ def build_config(header: Header, vocab: Vocab):
         max_position_embeddings=header.max_positions,
         type_vocab_size=header.type_vocab,
         layer_norm_eps=header.eps,
-        position_embedding_type="absolute",  # BERT positions start at 0 (no XLM-R padding offset)
         pad_token_id=vocab.pad,
         bos_token_id=vocab.bos,
         eos_token_id=vocab.eos,
-        tokenizer_class="XLMRobertaTokenizer",
     )
+    # keys outside BertConfig's own fields in transformers 5 (kept: 4.x reads them, both save them)
+    config.update(
+        {
+            "position_embedding_type": "absolute",  # BERT positions start at 0 (no XLM-R padding offset)
+            "tokenizer_class": "XLMRobertaTokenizer",
+        }
+    )
+    return config
 
 
 def state_dict_from(q4: Q4File, config, progress: bool = False) -> dict[str, torch.Tensor]:
@@ -155,7 +161,8 @@ def state_dict_from(q4: Q4File, config, progress: bool = False) -> dict[str, tor
 
 def build_tokenizer(tokenizer_json: Path, vocab: Vocab, max_length: int):
     """The XLM-R fast tokenizer from tokenizer.json, checked against the vocabulary stored with the weights."""
-    from transformers import XLMRobertaTokenizerFast
+    # transformers 5 keeps the Fast name as a lazy alias its type information does not list; 4.x needs the name
+    from transformers import XLMRobertaTokenizerFast  # type: ignore[attr-defined]
 
     _check_vocab(tokenizer_json, vocab)
     tokenizer = XLMRobertaTokenizerFast(tokenizer_file=str(tokenizer_json), model_max_length=max_length)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -18,8 +17,6 @@ from streamproc_models.model_card import versioned_name
 from streamproc_models.training.hyperparameters import Hyperparameters, resolve_loss_layers
 from streamproc_models.training.loop import TaskData, fit
 from streamproc_models.training.output import RunRecord, write_run
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 Splits = tuple[LabeledSet, LabeledSet]
 

@@ -81,6 +81,7 @@ def bench_article(title: str, body: str, article_id: str, sent_at: float | None 
 
 
 def _read_pairs(data_dir: Path, length: Length) -> list[tuple[str, str]]:
+    columns: tuple[str, str | None]
     if length == "headline":
         path, columns = data_dir / "topic_ko_headlines" / "val.tsv", ("text", None)
     else:

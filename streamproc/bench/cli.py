@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import typer
 from rich.console import Console
 
+from streamproc.cli.extras import require_training_extra
 from streamproc.config import load_settings
 from streamproc.errors import UserError
 
@@ -44,6 +45,7 @@ def bench_pipeline(
     from streamproc.bench.pipeline import BenchOptions, run_pipeline_bench
     from streamproc.bench.report import summary_tables, write_result
 
+    require_training_extra("bench pipeline")  # the PNG comes at the end of a run of minutes
     if length not in ("headline", "article"):
         raise UserError(f"--length must be headline or article, got {length!r}")
     settings = load_settings()

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from streamproc.inference.precision import Precision
 from streamproc.inference.predictor import load_model
 from streamproc.inference.threads import apply_inference_threads, inference_threads
 
-PRECISIONS = ("float32", "int8")
+PRECISIONS: tuple[Precision, ...] = ("float32", "int8")
 
 
 def bench_cpu_path(
@@ -70,13 +71,11 @@ def bench_cpu_path(
 
 def cpu_path_plot(result: dict, path: Path) -> Path:
     """Speed-up and macro-F1 change per validation set."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # the training extra; no pyplot, no global backend
 
     names = [row["set"] for row in result["sets"]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    left, right = fig.subplots(1, 2)
     left.barh(names, [row["speedup"] for row in result["sets"]], color="tab:green")
     left.axvline(1.0, color="grey")
     left.set(title="int8 speed-up over float32", xlabel="x")
@@ -85,5 +84,4 @@ def cpu_path_plot(result: dict, path: Path) -> Path:
     right.set(title="macro-F1 change (points)", xlabel="int8 - float32")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

@@ -34,7 +34,7 @@ class NaiveClassifier:
             for task in self.labels
         }
         encoder = str(model_dir / "encoder")
-        limit = position_limit(AutoConfig.from_pretrained(encoder), max_tokens)
+        limit = position_limit(AutoConfig.from_pretrained(encoder, local_files_only=True), max_tokens)
         self.pipes = {
             task: pipeline(
                 "feature-extraction",

@@ -171,9 +171,9 @@ class _Publisher:
     def latencies(self, prefix: str, n: int) -> list[float]:
         """Seconds from publish to the document being built, for the `n` stamped articles of `paced(prefix)`."""
         ids = [f"{prefix}-{i:06d}-000000" for i in range(n)]
-        hits = self.es.search(
-            index=self.settings.es_index, size=n, query={"ids": {"values": ids}}, source=["processed_at", "extra"]
-        )["hits"]["hits"]
+        fields = ["processed_at", "extra"]
+        query = {"ids": {"values": ids}}
+        hits = self.es.search(index=self.settings.es_index, size=n, query=query, source_includes=fields)["hits"]["hits"]
         sources = [hit["_source"] for hit in hits]
         return [datetime.fromisoformat(s["processed_at"]).timestamp() - s["extra"]["bench_sent_at"] for s in sources]
 
@@ -195,7 +195,10 @@ def _pipeline(
     try:
         publisher.send(texts[: options.batch_size], "warmup")
         publisher.wait_indexed()
-        capacity, worker_cpu, cpu, batch_sizes = [], [], {}, Counter()
+        capacity: list[float] = []
+        worker_cpu: list[float] = []
+        cpu: dict[str, float] = {}
+        batch_sizes: Counter[int] = Counter()
         for rep in tqdm(range(options.repeats), desc="pipeline capacity", unit=" pass", leave=False):
             log_start, before = len(worker.log()), thread_cpu(worker.pid)
             started = time.perf_counter()
@@ -217,8 +220,8 @@ def _pipeline(
             prefix = f"load{int(load * 100)}"
             publisher.paced([texts[i % len(texts)] for i in range(count)], prefix, offered)
             publisher.wait_indexed()
-            seconds = publisher.latencies(prefix, count)
-            latency.append({"load": load, "offered_per_second": round(offered, 2), **_percentiles(seconds)})
+            delays = publisher.latencies(prefix, count)
+            latency.append({"load": load, "offered_per_second": round(offered, 2), **_percentiles(delays)})
         return {
             "seconds": [round(s, 3) for s in capacity],
             "articles_per_second": round(rate, 2),

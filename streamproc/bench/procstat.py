@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections import Counter
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -26,11 +25,13 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
 
 def cpu_by_group(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
     """CPU seconds spent between two `thread_cpu` snapshots, summed per thread name (digits dropped)."""
-    groups: Counter[str] = Counter()
+    groups: dict[str, float] = {}
     for tid, (name, seconds) in after.items():
         spent = seconds - before.get(tid, (name, 0.0))[1]
-        groups[re.sub(r"[-_]?\d+$", "", name) or name] += spent
-    return {name: round(seconds, 2) for name, seconds in groups.most_common() if seconds > 0}
+        group = re.sub(r"[-_]?\d+$", "", name) or name
+        groups[group] = groups.get(group, 0.0) + spent
+    ranked = sorted(groups.items(), key=lambda item: -item[1])
+    return {name: round(seconds, 2) for name, seconds in ranked if seconds > 0}
 
 
 def peak_rss_mb(pid: int) -> float:

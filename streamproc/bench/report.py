@@ -5,10 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 from rich.table import Table
 
 
@@ -54,8 +50,11 @@ def write_result(result: dict, json_path: Path) -> tuple[Path, Path]:
 
 def latency_plot(result: dict, path: Path) -> Path:
     """p50/p95/p99 publish -> indexed latency against the offered load, capacity marked."""
+    from matplotlib.figure import Figure  # the training extra (bench/cli.py checks it before the run)
+
     rows = result["pipeline"]["latency"]
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig = Figure(figsize=(6.5, 4))
+    ax = fig.subplots()
     x = [row["offered_per_second"] for row in rows]
     for key, style in (("p50_ms", "o-"), ("p95_ms", "s--"), ("p99_ms", "^:")):
         ax.plot(x, [row[key] for row in rows], style, label=key.removesuffix("_ms"))
@@ -71,5 +70,4 @@ def latency_plot(result: dict, path: Path) -> Path:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

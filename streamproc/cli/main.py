@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streamproc.cli.extras import command_name, missing_training_module, training_extra_error
 from streamproc.cli.operate import register as register_operations
 from streamproc.cli.review import review_app
 from streamproc.cli.safe_text import plain, printable
@@ -202,6 +203,10 @@ def run() -> None:
     try:
         _register_model_commands()
         app()
-    except UserError as exc:
-        print(f"streamproc: error: {printable(redact(str(exc)))}", file=sys.stderr)
+    except (UserError, ModuleNotFoundError) as exc:
+        module = missing_training_module(exc)
+        if isinstance(exc, ModuleNotFoundError) and module is None:
+            raise
+        error = training_extra_error(command_name(typer.main.get_command(app), sys.argv[1:]), module) if module else exc
+        print(f"streamproc: error: {printable(redact(str(error)))}", file=sys.stderr)
         sys.exit(2)

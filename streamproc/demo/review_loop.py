@@ -135,8 +135,8 @@ def run_review_loop(settings: Settings, samples: Path, console: Console, run_wor
     }
     comparison = Table("topic accuracy", "before", "after", "articles")
     for name, ids in groups.items():
-        (old, n), (new, _) = accuracy(before, truth, ids), accuracy(after, truth, ids)
-        comparison.add_row(name, old, new, str(n))
+        (was, n), (now, _) = accuracy(before, truth, ids), accuracy(after, truth, ids)
+        comparison.add_row(name, was, now, str(n))
     versions = [", ".join(sorted({d["version"] for d in docs.values()})) for docs in (before, after)]
     comparison.add_row("model version", *versions, "")
     console.print(comparison)

@@ -76,6 +76,8 @@ def char_batch(texts: list[str], spec: CharNgramSpec, idf: torch.Tensor) -> Char
 class CharNgramBranch(nn.Module):
     """Per-task logits from hashed character n-gram TF-IDF bags, added to the encoder heads' logits."""
 
+    idf: torch.Tensor  # a buffer (saved with the model), declared for the type checker
+
     def __init__(self, spec: CharNgramSpec, tasks: dict[str, list[str]]) -> None:
         super().__init__()
         self.spec = spec
@@ -83,6 +85,12 @@ class CharNgramBranch(nn.Module):
         self.bags = nn.ModuleDict(
             {task: nn.EmbeddingBag(spec.buckets, len(labels), mode="sum") for task, labels in tasks.items()}
         )
+
+    def bag(self, task: str) -> nn.EmbeddingBag:
+        """The task's bag (typed: `ModuleDict` items are plain modules to the type checker)."""
+        bag = self.bags[task]
+        assert isinstance(bag, nn.EmbeddingBag)
+        return bag
 
     def batch(self, texts: list[str]) -> CharBatch:
         """The branch's input for `texts`."""
@@ -92,6 +100,6 @@ class CharNgramBranch(nn.Module):
         """Logits per task, one row per text."""
         device = self.idf.device
         ids, offsets = batch.ids.to(device), batch.offsets.to(device)
-        dtype = next(iter(self.bags.values())).weight.dtype
+        dtype = self.bag(next(iter(self.bags))).weight.dtype
         weights = batch.weights.to(device, dtype)
         return {task: bag(ids, offsets, per_sample_weights=weights) for task, bag in self.bags.items()}

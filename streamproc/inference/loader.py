@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
 from streamproc.config import Settings
 from streamproc.errors import UserError
@@ -14,21 +14,19 @@ from streamproc.tasks import TASKS
 def load_pipeline_predictor(settings: Settings) -> Predictor:
     """Separate topic and sentiment folders when both are set, else the one multi-task folder."""
     apply_inference_threads(inference_threads(settings.torch_threads, resolve_device(settings.device)))
-    common: dict[str, Any] = {
-        "device": settings.device,
-        "max_tokens": settings.max_tokens,
-        "batch_size": settings.batch_size,
-        "precision": settings.inference_precision,
-    }
+    load = partial(
+        load_model,
+        device=settings.device,
+        max_tokens=settings.max_tokens,
+        batch_size=settings.batch_size,
+        precision=settings.inference_precision,
+    )
     if settings.topic_model_dir is not None and settings.sentiment_model_dir is not None:
         predictor: Predictor = CombinedPredictor(
-            [
-                load_model(settings.topic_model_dir, task="topic", **common),
-                load_model(settings.sentiment_model_dir, task="sentiment", **common),
-            ]
+            [load(settings.topic_model_dir, task="topic"), load(settings.sentiment_model_dir, task="sentiment")]
         )
     else:
-        predictor = load_model(settings.multitask_model_dir or settings.default_model_dir, **common)
+        predictor = load(settings.multitask_model_dir or settings.default_model_dir)
     missing = [task for task in TASKS if task not in predictor.tasks]
     if missing:
         raise UserError(f"the configured model has no {' or '.join(missing)} head (it has {list(predictor.tasks)})")

@@ -73,6 +73,12 @@ class MultiHeadClassifier(nn.Module):
         self.loss_head = LossPredictionHead(hidden, len(self.loss_head_layers)) if self.loss_head_layers else None
         self.char_branch = CharNgramBranch(char_ngrams, self.tasks) if char_ngrams else None
 
+    def head(self, task: str) -> nn.Linear:
+        """The task's linear head (typed: `ModuleDict` items are plain modules to the type checker)."""
+        head = self.heads[task]
+        assert isinstance(head, nn.Linear)
+        return head
+
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, chars: CharBatch | None = None
     ) -> MultiHeadOutput:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Literal
+from typing import Literal, TypeVar, cast
 
 import torch
 from torch import nn
@@ -11,6 +11,7 @@ from torch import nn
 from streamproc.errors import UserError
 
 Precision = Literal["auto", "float32", "float16", "bfloat16", "int8"]
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 _FLOATS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -27,7 +28,7 @@ def weight_dtype(precision: Precision, device: torch.device) -> torch.dtype | No
     return _FLOATS[precision]
 
 
-def quantize_int8(model: nn.Module) -> nn.Module:
+def quantize_int8(model: ModuleT) -> ModuleT:
     """Dynamic int8 quantisation of every Linear layer (weights int8, activations quantised per batch), CPU only."""
     # torch marks its eager quantisation API deprecated (migration target: torchao); it still works in the
     # pinned torch and is exercised by the tests, so the warnings are not shown to every worker start.
@@ -36,4 +37,4 @@ def quantize_int8(model: nn.Module) -> nn.Module:
         warnings.simplefilter("ignore", category=DeprecationWarning)
         from torch.ao.quantization import quantize_dynamic
 
-        return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+        return cast(ModuleT, quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8))  # a copy of the same class

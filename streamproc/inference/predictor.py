@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -21,8 +21,6 @@ from streamproc.errors import UserError
 from streamproc.inference.batching import CPU_MAX_ITEMS, chunk_limits, pad, plan_chunks, to_device
 from streamproc.inference.multihead import MultiHeadClassifier, is_multihead_dir
 from streamproc.inference.precision import Precision, quantize_int8, weight_dtype
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 CHUNK_SIZE = CPU_MAX_ITEMS  # texts per forward pass on CPU (see `batching.chunk_limits`)
 
@@ -91,7 +89,8 @@ class MultiHeadPredictor(_TorchPredictor):
             model.encoder = quantize_int8(model.encoder)  # the heads stay float: tiny, and they set the labels
         self.model = model
         limit = position_limit(model.encoder.config, max_tokens)
-        super().__init__(AutoTokenizer.from_pretrained(directory / "encoder"), device, limit, batch_size)
+        tokenizer = AutoTokenizer.from_pretrained(directory / "encoder", local_files_only=True)
+        super().__init__(tokenizer, device, limit, batch_size)
         self.precision = precision
         self.tasks = self.model.tasks
         self.versions = {task: self.model.version for task in self.tasks}
@@ -135,7 +134,7 @@ class SequenceClassifierPredictor(_TorchPredictor):
         model = model.to(device).eval()
         self.model = quantize_int8(model) if precision == "int8" else model
         limit = position_limit(model.config, max_tokens)
-        super().__init__(AutoTokenizer.from_pretrained(directory), device, limit, batch_size)
+        super().__init__(AutoTokenizer.from_pretrained(directory, local_files_only=True), device, limit, batch_size)
         id2label = model.config.id2label
         self.tasks = {task: [id2label[i] for i in range(len(id2label))]}
         self.versions = {task: _folder_version(directory)}
@@ -155,8 +154,8 @@ class CombinedPredictor:
 
     has_loss_head = False
 
-    def __init__(self, parts: list[Predictor]) -> None:
-        self.parts = parts
+    def __init__(self, parts: Sequence[Predictor]) -> None:
+        self.parts = list(parts)
         self.tasks = {task: labels for part in parts for task, labels in part.tasks.items()}
         self.versions = {task: version for part in parts for task, version in part.versions.items()}
 

@@ -64,7 +64,7 @@ def publish(
         producer.flush()
     finally:
         producer.close()
-    for exc in failures:
-        summary.refuse("not_sendable", f"Kafka refused the record: {type(exc).__name__}: {exc}")
+    for failure in failures:
+        summary.refuse("not_sendable", f"Kafka refused the record: {type(failure).__name__}: {failure}")
     summary.sent = sent - len(failures)
     return summary

@@ -52,4 +52,4 @@ def pace_empty_fetches(floor: float) -> None:
         return got_records
 
     paced.__streamproc_paced__ = True  # type: ignore[attr-defined]
-    Fetcher._proc_fetch_request = paced  # type: ignore[method-assign]
+    Fetcher._proc_fetch_request = paced

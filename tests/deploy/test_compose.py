@@ -317,13 +317,24 @@ def test_dockerfile_copies_existing_files_that_dockerignore_keeps() -> None:
         if keyword in ("COPY", "ADD"):
             parts = [part for part in shlex.split(args) if not part.startswith("--")]
             copied += parts[:-1]
-    assert {"pyproject.toml", "README.md", "streamproc", "models"} <= set(copied)
+    assert {"pyproject.toml", "setup.py", "README.md", "streamproc", "models"} <= set(copied)
     for source in copied:
         assert (ROOT / source).exists(), f"COPY {source}: no such file in the build context"
         excluded = [p for p in ignored if fnmatch.fnmatch(source, p) or source.startswith(p + "/")]
         assert not excluded, f"COPY {source} but .dockerignore excludes it ({excluded})"
     # the demo samples are package data: the image must get them
     assert not any(fnmatch.fnmatch("streamproc/demo/sample_articles.jsonl", p) for p in ignored)
+
+
+def test_worker_image_installs_the_runtime_without_extras() -> None:
+    """The worker and `stack up` need no training extra (scikit-learn, SciPy, matplotlib stay out of the image)."""
+    dockerfile = ROOT / "deploy" / "docker" / "worker.Dockerfile"
+    targets = []
+    for keyword, args in dockerfile_instructions(dockerfile):
+        words = shlex.split(args) if keyword == "RUN" else []
+        targets += [words[i + 2] for i in range(len(words) - 2) if words[i : i + 2] == ["pip", "install"]]
+    project = [t for t in targets if t.startswith(".")]
+    assert project == ["."], f"the image should install the project once, without extras: {targets}"
 
 
 # --- Kibana saved objects --------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ from streamproc.inference.uncertainty import uncertainty
 from streamproc_models.active_learning.features import default_layers, layer_features
 from streamproc_models.active_learning.fine_tune import run_fine_tune_study
 from streamproc_models.active_learning.loss_module import LossModule
-from streamproc_models.active_learning.simulate import SimSettings, checkpoint_sizes, prepare, run_curve
+from streamproc_models.active_learning.settings import SimSettings
+from streamproc_models.active_learning.simulate import checkpoint_sizes, prepare, run_curve
 from streamproc_models.active_learning.strategies import STRATEGIES, Scores, pick_margin, pick_margin_clusters
 from streamproc_models.active_learning.study import run_study
 from streamproc_models.training.hyperparameters import Hyperparameters

@@ -12,8 +12,9 @@ import torch
 from streamproc.errors import UserError
 from streamproc.inference.predictor import load_model
 from streamproc_models.data import read_tsv
-from streamproc_models.training import Hyperparameters, train_classifier, train_multitask
+from streamproc_models.training.hyperparameters import Hyperparameters
 from streamproc_models.training.learning_loss import margin_ranking_loss
+from streamproc_models.training.train import train_classifier, train_multitask
 
 FAST = {"lr": 3e-3, "epochs": 4, "batch_size": 8, "max_length": 32, "warmup_ratio": 0.0, "patience": 4}
 
