@@ -88,7 +88,7 @@ def default_training_sets(data_dir: Path) -> TrainingSets:
 
 def seed_training_sets() -> TrainingSets:
     """The project's own seed set, with a stratified fifth held out for validation."""
-    sets = {}
+    sets: dict[str, tuple[LabeledSet, LabeledSet]] = {}
     files: dict[str, dict[str, Path | None]] = {}
     for task in TASKS:
         path = SEED_DIR / f"{task}.tsv"

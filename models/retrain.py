@@ -108,7 +108,7 @@ def base_sets(settings: Settings, base_data: Path | None) -> dict[str, tuple[Lab
         from streamproc_models.default_sets import default_training_sets
 
         return default_training_sets(settings.data_dir).sets
-    sets = {}
+    sets: dict[str, tuple[LabeledSet, LabeledSet]] = {}
     for task in TASKS:
         folder = Path(base_data) / task
         if not (folder / "train.tsv").is_file():
@@ -191,7 +191,7 @@ def retrain(
     """Build a candidate from base data + reviewed labels, gate it, promote it when it passes (unless dry run)."""
     serving = serving_folder(settings)
     reviewed = reviewed_labels(desk, holdout_fraction)
-    counts = {
+    counts: dict[str, dict[str, int]] = {
         task: {"train": len(reviewed.train.get(task, [])), "holdout": len(reviewed.holdout.get(task, []))}
         for task in TASKS
     }
