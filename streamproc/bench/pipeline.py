@@ -210,7 +210,7 @@ def _pipeline(
             if rep == 0:
                 cpu = cpu_by_group(before, after)
                 cpu["wall_seconds"] = round(seconds, 2)
-            batch_sizes.update(int(m) for m in BATCH_LINE.findall(worker.log()[log_start:]))
+            batch_sizes.update(_logged_batches(worker, log_start, len(texts)))
         rate = len(texts) / statistics.median(capacity)
         idle = _idle_cpu(worker.pid)
         latency = []
@@ -235,6 +235,19 @@ def _pipeline(
     finally:
         publisher.close()
         worker.stop()
+
+
+def _logged_batches(worker: WorkerProcess, log_start: int, articles: int, timeout: float = 30.0) -> list[int]:
+    """Sizes of the batches the worker logged since `log_start`, once they cover `articles`.
+
+    A batch's line is written when its commit sequence ends, a moment after its documents became searchable.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        sizes = [int(m) for m in BATCH_LINE.findall(worker.log()[log_start:])]
+        if sum(sizes) >= articles or time.monotonic() > deadline:
+            return sizes
+        time.sleep(0.05)
 
 
 def _idle_cpu(pid: int, seconds: float = 5.0) -> float:
