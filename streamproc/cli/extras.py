@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from streamproc.errors import UserError
 
-# Import names of the `train` extra's libraries (pyproject.toml; tests/unit/test_dependencies.py keeps them equal).
+# Import names of the `train` extra's libraries (pyproject.toml; tests/test_dependencies.py keeps them equal).
 TRAINING_IMPORTS = ("matplotlib", "scipy", "sklearn")
 INSTALL_HINT = "pip install 'streamproc[train]'"
 

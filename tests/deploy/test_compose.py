@@ -19,14 +19,14 @@ from streamproc.config import ENV_PREFIX, Settings, load_settings
 from streamproc.sinks.index_template import index_template
 from streamproc.stack.endpoints import endpoints
 from streamproc.stack.up import runs_locally
+from tests.paths import REPO_ROOT
 
-ROOT = Path(__file__).parents[2]
-COMPOSE_FILE = ROOT / "docker-compose.yml"
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 COMPOSE_TEXT = COMPOSE_FILE.read_text(encoding="utf-8")
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-KIBANA_OBJECTS = ROOT / "deploy" / "kibana" / "saved-objects.ndjson"
-DEPLOY_README = ROOT / "deploy" / "README.md"
+KIBANA_OBJECTS = REPO_ROOT / "deploy" / "kibana" / "saved-objects.ndjson"
+DEPLOY_README = REPO_ROOT / "deploy" / "README.md"
 SETTING_NAMES = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
 DEFAULT_INDEX = Settings.model_fields["es_index"].default
 SERVERS = ("kafka", "elasticsearch", "redis")
@@ -257,7 +257,7 @@ def test_kibana_setup_imports_the_saved_objects_file() -> None:
     mounts = {}
     for volume in service["volumes"]:
         source, target = str(volume).split(":")[:2]
-        mounts[target] = (ROOT / source).resolve()
+        mounts[target] = (REPO_ROOT / source).resolve()
     used = re.search(r"file=@(\S+)", script)
     assert used, "the import posts a file"
     directory, _, filename = used.group(1).rpartition("/")
@@ -269,7 +269,7 @@ def build_specs() -> list[dict[str, Any]]:
 
 
 def makefile_torch_spec() -> str:
-    found = re.search(r"^TORCH_SPEC\s*\?=\s*(\S+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    found = re.search(r"^TORCH_SPEC\s*\?=\s*(\S+)", (REPO_ROOT / "Makefile").read_text(), re.MULTILINE)
     assert found, "Makefile pins TORCH_SPEC"
     return found.group(1)
 
@@ -278,9 +278,9 @@ def test_dockerfile_builds_the_worker_image() -> None:
     specs = build_specs()
     assert specs
     for spec in specs:
-        context = (ROOT / spec["context"]).resolve()
+        context = (REPO_ROOT / spec["context"]).resolve()
         dockerfile = context / spec["dockerfile"]
-        assert dockerfile == (ROOT / "deploy" / "docker" / "worker.Dockerfile").resolve()
+        assert dockerfile == (REPO_ROOT / "deploy" / "docker" / "worker.Dockerfile").resolve()
         instructions = dockerfile_instructions(dockerfile)
         (base,) = [args for keyword, args in instructions if keyword == "FROM"]
         assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base), f"base image {base!r} is not a pinned 3.11-slim"
@@ -301,14 +301,14 @@ def test_dockerfile_builds_the_worker_image() -> None:
 def _project() -> dict[str, Any]:
     import tomllib
 
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
 
 
 def test_dockerfile_copies_existing_files_that_dockerignore_keeps() -> None:
-    dockerfile = ROOT / "deploy" / "docker" / "worker.Dockerfile"
+    dockerfile = REPO_ROOT / "deploy" / "docker" / "worker.Dockerfile"
     ignored = [
         line.strip().rstrip("/")
-        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert {".env", ".venv", ".git"} <= set(ignored), "secrets, the venv and git history stay out of the image"
@@ -319,7 +319,7 @@ def test_dockerfile_copies_existing_files_that_dockerignore_keeps() -> None:
             copied += parts[:-1]
     assert {"pyproject.toml", "setup.py", "README.md", "streamproc", "models"} <= set(copied)
     for source in copied:
-        assert (ROOT / source).exists(), f"COPY {source}: no such file in the build context"
+        assert (REPO_ROOT / source).exists(), f"COPY {source}: no such file in the build context"
         excluded = [p for p in ignored if fnmatch.fnmatch(source, p) or source.startswith(p + "/")]
         assert not excluded, f"COPY {source} but .dockerignore excludes it ({excluded})"
     # the demo samples are package data: the image must get them
@@ -328,7 +328,7 @@ def test_dockerfile_copies_existing_files_that_dockerignore_keeps() -> None:
 
 def test_worker_image_installs_the_runtime_without_extras() -> None:
     """The worker and `stack up` need no training extra (scikit-learn, SciPy, matplotlib stay out of the image)."""
-    dockerfile = ROOT / "deploy" / "docker" / "worker.Dockerfile"
+    dockerfile = REPO_ROOT / "deploy" / "docker" / "worker.Dockerfile"
     targets = []
     for keyword, args in dockerfile_instructions(dockerfile):
         words = shlex.split(args) if keyword == "RUN" else []
@@ -404,7 +404,7 @@ def test_kibana_review_search_and_charts_use_mapped_fields() -> None:
 def test_compose_and_readme_refer_to_the_same_files() -> None:
     readme = DEPLOY_README.read_text(encoding="utf-8")
     for path in ("deploy/docker/worker.Dockerfile", "deploy/kibana/saved-objects.ndjson"):
-        assert (ROOT / path).is_file()
+        assert (REPO_ROOT / path).is_file()
         assert path in readme or path in COMPOSE_TEXT
     for image in {service["image"] for service in SERVICES.values() if not service.get("build")}:
         assert image.rpartition("/")[2] in readme, f"deploy/README.md does not mention {image}"

@@ -17,16 +17,15 @@ from collections.abc import Iterator
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.paths import REPO_ROOT
 from tests.servers import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-OBJECTS = ROOT / "deploy" / "kibana" / "saved-objects.ndjson"
+OBJECTS = REPO_ROOT / "deploy" / "kibana" / "saved-objects.ndjson"
 API_KEY = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="
 USER, PASSWORD = "elastic", "s3cret-Pa55"
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from streamproc.sinks.index_template import index_template
+from tests.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-OBJECTS = [json.loads(line) for line in (ROOT / "deploy/kibana/saved-objects.ndjson").read_text("utf-8").splitlines()]
+OBJECTS_FILE = REPO_ROOT / "deploy" / "kibana" / "saved-objects.ndjson"
+OBJECTS = [json.loads(line) for line in OBJECTS_FILE.read_text("utf-8").splitlines()]
 AGGREGATABLE = {"keyword", "date", "float", "integer", "long", "boolean"}
 # The KQL examples in the README ("Searching in Kibana"): every field they name must be mapped.
 README_KQL = [

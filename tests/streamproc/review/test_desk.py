@@ -10,7 +10,7 @@ import pytest
 from streamproc.config import Settings
 from streamproc.connections import redis_client
 from streamproc.review.desk import ReviewDesk, ReviewError
-from tests.review.helpers import document, push
+from tests.review_items import document, push
 
 
 @pytest.fixture

@@ -17,14 +17,13 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import packages_distributions
-from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from streamproc.cli.extras import TRAINING_IMPORTS
+from tests.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 FIRST_PARTY = {"streamproc", "streamproc_models", "tests"}
 TRAINING_PACKAGE = "streamproc_models"
 # The composing entry points: they may import the training code and its libraries, inside functions only.
@@ -46,8 +45,8 @@ class Import:
 
 def _imports(folder: str) -> list[Import]:
     found = []
-    for path in sorted((ROOT / folder).rglob("*.py")):
-        relative = path.relative_to(ROOT).as_posix()
+    for path in sorted((REPO_ROOT / folder).rglob("*.py")):
+        relative = path.relative_to(REPO_ROOT).as_posix()
         found.extend(_imports_of(ast.parse(path.read_text(), relative), relative))
     return found
 
@@ -71,7 +70,7 @@ def _third_party(imports: list[Import]) -> list[Import]:
 @cache
 def _declared() -> dict[str, set[str]]:
     """Group ("runtime" or an extra's name) -> the canonical distribution names it declares."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     groups = {"runtime": project["dependencies"], **project["optional-dependencies"]}
     return {group: {canonicalize_name(Requirement(r).name) for r in reqs} for group, reqs in groups.items()}
 

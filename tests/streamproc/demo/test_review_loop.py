@@ -7,8 +7,7 @@ from streamproc.demo.main_job import SAMPLES
 from streamproc.demo.review_loop import scripted_review, sections
 from streamproc.review.service import ReviewService
 from streamproc.stack.provision import create_index
-from tests.review.helpers import push
-from tests.review.test_elastic_review import _index, _worker_doc
+from tests.review_items import index_documents, push, worker_document
 
 
 def test_sample_sections_come_from_the_urls() -> None:
@@ -19,8 +18,8 @@ def test_sample_sections_come_from_the_urls() -> None:
 
 def test_scripted_reviewer_labels_known_sections_and_skips_the_rest(settings: Settings) -> None:
     create_index(settings)
-    docs = [_worker_doc(i, f"기사 {i}", n) for n, i in enumerate(["s-pol", "s-cul", "s-spo", "other"])]
-    _index(settings, docs)
+    docs = [worker_document(i, f"기사 {i}", n) for n, i in enumerate(["s-pol", "s-cul", "s-spo", "other"])]
+    index_documents(settings, docs)
     push(settings, docs)
     truth = {"s-pol": "politics", "s-cul": "culture", "s-spo": "sports"}  # the model has no `sports` label
     service = ReviewService.from_settings(settings)

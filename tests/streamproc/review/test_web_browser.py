@@ -15,8 +15,7 @@ from streamproc.config import Settings
 from streamproc.review.service import ReviewService
 from streamproc.review.web import create_review_app
 from streamproc.stack.provision import create_index
-from tests.review.helpers import push
-from tests.review.test_elastic_review import _index, _worker_doc
+from tests.review_items import index_documents, push, worker_document
 from tests.servers import free_port, wait_for_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -60,12 +59,12 @@ def browser():
 
 
 def _queue(settings: Settings, docs: list[dict]) -> None:
-    _index(settings, docs)
+    index_documents(settings, docs)
     push(settings, docs)
 
 
 def _docs(n: int, prefix: str = "w") -> list[dict]:
-    docs = [_worker_doc(f"{prefix}{i}", f"{prefix}{i}번 기사: 국회 예산안 처리 합의", i) for i in range(n)]
+    docs = [worker_document(f"{prefix}{i}", f"{prefix}{i}번 기사: 국회 예산안 처리 합의", i) for i in range(n)]
     for i, doc in enumerate(docs):
         doc["uncertainty"]["max"] = 0.99 - i / 100  # w0 is the most uncertain
     return docs
@@ -129,7 +128,7 @@ def test_two_reviewers_never_see_the_same_article(settings: Settings, page_url: 
 
 def test_script_in_a_title_is_shown_as_text(settings: Settings, page_url: str, browser) -> None:
     title = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"> [bold]제목[/bold]'
-    doc = _worker_doc("x1", title, 1)
+    doc = worker_document("x1", title, 1)
     doc["url"] = "javascript:alert(1)"
     _queue(settings, [doc])
     page = browser.new_page()

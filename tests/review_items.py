@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from streamproc.config import Settings
-from streamproc.connections import async_redis_client
+from streamproc.connections import async_elasticsearch_client, async_redis_client
+from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
 from streamproc.sinks.review_queue import ReviewQueue
 
 TOPICS = ["politics", "economy", "society", "culture", "world", "it"]
@@ -57,3 +58,23 @@ def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
     """`asyncio.run` in a thread of its own (Playwright's sync API keeps an event loop in the test's thread)."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+def index_documents(settings: Settings, docs: list[dict[str, Any]]) -> dict[str, str]:
+    """Index `docs` through the worker's Elasticsearch sink; the ids it refused, with the reason."""
+
+    async def run() -> dict[str, str]:
+        client = async_elasticsearch_client(settings)
+        try:
+            return await ElasticsearchSink(client, settings.es_index).index_batch(docs)
+        finally:
+            await client.close()
+
+    return run_coroutine(run())
+
+
+def worker_document(doc_id: str, title: str, offset: int) -> dict[str, Any]:
+    """A document as the worker writes it (Kafka position, extra fields)."""
+    doc = document(doc_id, 0.95, topic="it", title=title)
+    doc["extra"] = {}
+    doc["kafka"] = {"topic": "news.raw", "partition": 0, "offset": offset}
+    return doc

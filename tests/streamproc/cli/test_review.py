@@ -15,8 +15,7 @@ from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc.stack.provision import create_index
 from streamproc_models.data import read_tsv
-from tests.review.helpers import document, push
-from tests.review.test_elastic_review import _index, _worker_doc
+from tests.review_items import document, index_documents, push, worker_document
 
 runner = CliRunner()
 
@@ -27,10 +26,10 @@ def _cli(*args: str):
 
 def test_next_label_skip_reject_stats_export(settings: Settings, tmp_path: Path) -> None:
     create_index(settings)
-    docs = [_worker_doc(f"k{i}", f"제목 {i}", i) for i in range(3)]
-    docs.append(_worker_doc("k9", "[bold]<b>굵게</b>[/bold]\x1b[31m 빨강", 9))
+    docs = [worker_document(f"k{i}", f"제목 {i}", i) for i in range(3)]
+    docs.append(worker_document("k9", "[bold]<b>굵게</b>[/bold]\x1b[31m 빨강", 9))
     docs[-1]["uncertainty"]["max"] = 0.99
-    _index(settings, docs)
+    index_documents(settings, docs)
     push(settings, docs)
     shown = _cli("next", "--reviewer", "kim", "-n", "2")
     assert shown.exit_code == 0, shown.output

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from streamproc.sinks.index_template import index_template
+from tests.paths import REPO_ROOT
 
-FILE = Path(__file__).parents[2] / "deploy" / "elasticsearch" / "news-enriched.template.json"
+FILE = REPO_ROOT / "deploy" / "elasticsearch" / "news-enriched.template.json"
 
 
 def test_deploy_file_matches_the_code() -> None:

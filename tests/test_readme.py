@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from streamproc.config import Settings
+from tests.paths import REPO_ROOT
 
-README = (Path(__file__).parents[2] / "README.md").read_text()
+README = (REPO_ROOT / "README.md").read_text()
 
 
 def test_every_setting_is_documented() -> None:

@@ -18,7 +18,7 @@ from streamproc_models.fast_heads import FastSettings, train_fast_model
 from streamproc_models.registry import promote, serving_folder
 from streamproc_models.retrain import retrain, score
 from tests.models.toy_data import NOISE, SENTIMENT_WORDS, toy_rows, write_toy_set
-from tests.review.helpers import push
+from tests.review_items import push
 from tests.tiny_models import build_base_encoder
 
 # The base data only knows culture as 문화/공연 ...

@@ -1,1 +1,0 @@
-"""The sample articles and the main job (`streamproc demo`)."""
