@@ -34,6 +34,7 @@ from streamproc.errors import UserError
 from streamproc.inference.char_ngrams import CharNgramSpec
 from streamproc.inference.multihead import MultiHeadClassifier, pool
 from streamproc.inference.predictor import resolve_device
+from streamproc.inference.truncation import Truncation, token_ids
 from streamproc_models import plots
 from streamproc_models.char_features import count_matrix, fit_idf, tfidf
 from streamproc_models.data import LabeledSet
@@ -54,6 +55,8 @@ class FastSettings:
     """What a fast refit depends on (recorded in the model card)."""
 
     max_length: int = 256
+    # What of a longer text the encoder reads (`streamproc.inference.truncation`); recorded in the manifest.
+    truncation: Truncation = "head_tail"
     seed: int = 13
     class_weight: str | None = "balanced"
     c_grid: tuple[float, ...] = C_GRID
@@ -95,15 +98,17 @@ def encode_features(
     max_length: int,
     desc: str = "encoding",
     cache: Path | None = None,
+    truncation: Truncation = "head",
 ) -> np.ndarray:
     """Mean-pooled last-layer vectors, one row per text (length-sorted batches, dynamic padding).
 
-    With `cache`, the result is kept in `<cache>/<sha256 of encoder, max_length and texts>.npy` and read
-    back from there by the next call with the same inputs.
+    Texts are cut to `max_length` tokens as `truncation` says (the serving side's own function). With
+    `cache`, the result is kept in `<cache>/<sha256 of encoder, max_length, truncation and texts>.npy` and
+    read back from there by the next call with the same inputs.
     """
     path = None
     if cache is not None:
-        digest = hashlib.sha256(f"{encoder.name_or_path}\0{max_length}\0".encode())
+        digest = hashlib.sha256(f"{encoder.name_or_path}\0{max_length}\0{truncation}\0".encode())
         for text in texts:
             digest.update(text.encode("utf-8") + b"\0")
         path = Path(cache) / f"{digest.hexdigest()}.npy"
@@ -111,7 +116,7 @@ def encode_features(
             return np.load(path)
     encoder.eval()
     device = next(encoder.parameters()).device
-    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    ids = token_ids(tokenizer, texts, max_length, truncation)
     features = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
     for index in tqdm(sorted_batches([len(x) for x in ids], FEATURE_BATCH), desc=desc, unit="batch"):
         input_ids, mask = collate([ids[i] for i in index], tokenizer.pad_token_id)
@@ -208,7 +213,13 @@ def train_fast_model(
     for task, (train, val) in sets.items():
         features[task] = tuple(  # type: ignore[assignment]
             encode_features(
-                encoder, tokenizer, part.texts, settings.max_length, f"{task}: {split} features", settings.feature_cache
+                encoder,
+                tokenizer,
+                part.texts,
+                settings.max_length,
+                f"{task}: {split} features",
+                settings.feature_cache,
+                settings.truncation,
             )
             for split, part in (("train", train), ("val", val))
         )
@@ -245,7 +256,8 @@ def train_fast_model(
             model.char_branch.idf.copy_(torch.from_numpy(idf))
     folder = free_folder(Path(out_root) / name / version)
     model.version = folder.name
-    model.save(folder, tokenizer=tokenizer, extra={"max_length": settings.max_length, "base_model": str(base)})
+    extra = {"max_length": settings.max_length, "truncation": settings.truncation, "base_model": str(base)}
+    model.save(folder, tokenizer=tokenizer, extra=extra)
     per_set = {task: ablation[task]["fused"] for task in sets}
     record = {"version": folder.name, "kind": "fast-heads", "tasks": metrics, "per_data_set": per_set, "epochs": []}
     (folder / "metrics.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
@@ -383,6 +395,7 @@ def _card(
         "base_model": {"path": str(base), "hidden_size": model.encoder.config.hidden_size},
         "hyperparameters": {
             "max_length": settings.max_length,
+            "truncation": settings.truncation,
             "seed": settings.seed,
             "class_weight": settings.class_weight,
             "balance_sources": settings.balance_sources,
