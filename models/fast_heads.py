@@ -47,6 +47,7 @@ C_GRID = (0.03, 0.1, 0.3, 1.0)
 FUSED_C_GRID = (3.0, 10.0)
 ENCODER_SCALE = 0.05
 HOLDOUT_FRACTION = 0.15
+SOURCE_EMPHASIS = (("sentiment_ko_finance", 3.0),)
 FEATURE_BATCH = 32
 
 
@@ -65,8 +66,12 @@ class FastSettings:
     # Scale of the standardised encoder features next to the L2-normalised n-gram vector, and C with both.
     encoder_scale: float = ENCODER_SCALE
     fused_c_grid: tuple[float, ...] = FUSED_C_GRID
-    # Weight each training data set of a task equally (by sample weights), however many rows it has.
+    # Weight each training data set of a task equally (by sample weights), however many rows it has ...
     balance_sources: bool = True
+    # ... times these relative weights (source folder -> weight, 1 when not named). Finance news weighs three
+    # times the NSMC movie reviews: on the training holdout finance macro-F1 0.732 -> 0.749 at C 10, NSMC
+    # accuracy 0.805 -> 0.812; more (x9) reaches 0.771 but NSMC falls to 0.793 (finance alone: 0.781 / 0.513).
+    source_emphasis: tuple[tuple[str, float], ...] = SOURCE_EMPHASIS
     # Encoder features are cached here by content hash (None: no cache).
     feature_cache: Path | None = None
 
@@ -230,7 +235,8 @@ def train_fast_model(
     for task, (train, val) in sets.items():
         train_x, val_x = features[task]
         train_c, val_c = chars.get(task, (None, None))
-        weights = source_weights((train_parts or {}).get(task)) if settings.balance_sources else None
+        sources = (train_parts or {}).get(task)
+        weights = source_weights(sources, dict(settings.source_emphasis)) if settings.balance_sources else None
         head = fit_head(train_x, train.labels, settings, train_c, weights)
         unknown = sorted(set(val.labels) - set(head.labels))
         if unknown:
@@ -288,12 +294,16 @@ def score_head(
     return classification_metrics(labels, predicted, head.labels)
 
 
-def source_weights(parts: list[tuple[str, int]] | None) -> np.ndarray | None:
-    """Sample weights that give each consecutive part the same total weight (mean 1); None for one part."""
+def source_weights(parts: list[tuple[str, int]] | None, emphasis: dict[str, float] | None = None) -> np.ndarray | None:
+    """Sample weights giving each consecutive part the same total weight (mean 1), times its `emphasis`.
+
+    None for a single part.
+    """
     if not parts or len(parts) < 2:
         return None
-    total = sum(rows for _, rows in parts)
-    return np.concatenate([np.full(rows, total / (len(parts) * rows)) for _, rows in parts if rows])
+    shares = {name: (emphasis or {}).get(name, 1.0) for name, _ in parts}
+    total, scale = sum(rows for _, rows in parts), sum(shares.values())
+    return np.concatenate([np.full(rows, total * shares[name] / (scale * rows)) for name, rows in parts if rows])
 
 
 def _per_part(
@@ -399,6 +409,7 @@ def _card(
             "seed": settings.seed,
             "class_weight": settings.class_weight,
             "balance_sources": settings.balance_sources,
+            "source_emphasis": dict(settings.source_emphasis),
             "c_grid": list(settings.c_grid if settings.char_ngrams is None else settings.fused_c_grid),
             "char_ngrams": settings.char_ngrams.to_json() if settings.char_ngrams else None,
             "encoder_scale": settings.encoder_scale if settings.char_ngrams else None,
