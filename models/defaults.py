@@ -1,7 +1,7 @@
 """Build the default model when it is missing: the base encoder, then topic + sentiment heads on it.
 
 Two recipes: fast heads on the frozen encoder (minutes; what the main job builds) or fine-tuning the encoder
-with both heads (`fine_tune`, about half an hour on 2 cores, better). The result is a versioned folder
+with both heads (`fine_tune`, about 45 minutes on 2 cores for one epoch). The result is a versioned folder
 `<model_store>/default-fast|default-finetuned/<version>`; `<model_store>/default` is a symbolic link to the
 current one, swapped atomically, so a worker that starts never sees a half-written model.
 """
