@@ -11,6 +11,7 @@ Without `../shared/data` the project's own seed set (`models/seed/`) stands in; 
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,3 +97,32 @@ def seed_training_sets() -> TrainingSets:
         files[task] = {"train": path, "val": path}
     val_parts = {task: [(f"seed/{task}", len(val))] for task, (_, val) in sets.items()}
     return TrainingSets(sets, files=files, sources=[], seed_only=True, val_parts=val_parts)
+
+
+def balanced_sample(data: LabeledSet, parts: list[tuple[str, int]], limit: int, seed: int = SEED) -> LabeledSet:
+    """At most `limit` rows of `data` (consecutive `parts`), shared as equally as the parts' sizes allow.
+
+    A part smaller than its share gives all its rows and the rest goes to the others, so a small set (914
+    articles) is not drowned by large ones (8,224 headlines) when a fine-tune reads a fixed number of rows.
+    """
+    sizes = [rows for _, rows in parts]
+    if sum(sizes) != len(data):
+        raise ValueError(f"parts cover {sum(sizes)} rows, the data has {len(data)}")
+    quota = [0] * len(sizes)
+    left, open_parts = limit, [i for i, rows in enumerate(sizes) if rows]
+    while left > 0 and open_parts:
+        share = max(1, left // len(open_parts))
+        for i in list(open_parts):
+            take = min(share, sizes[i] - quota[i], left)
+            quota[i] += take
+            left -= take
+            if quota[i] == sizes[i]:
+                open_parts.remove(i)
+            if left == 0:
+                break
+    picked, start = [], 0
+    for rows, want in zip(sizes, quota, strict=True):
+        chosen = random.Random(seed).sample(range(rows), want)
+        picked.extend(start + i for i in sorted(chosen))
+        start += rows
+    return LabeledSet([data.texts[i] for i in picked], [data.labels[i] for i in picked])

@@ -34,6 +34,7 @@ from streamproc.errors import UserError
 from streamproc.inference.char_ngrams import CharNgramSpec
 from streamproc.inference.multihead import MultiHeadClassifier, pool
 from streamproc.inference.predictor import resolve_device
+from streamproc.inference.truncation import Truncation, token_ids
 from streamproc_models import plots
 from streamproc_models.char_features import count_matrix, fit_idf, tfidf
 from streamproc_models.data import LabeledSet
@@ -46,6 +47,7 @@ C_GRID = (0.03, 0.1, 0.3, 1.0)
 FUSED_C_GRID = (3.0, 10.0)
 ENCODER_SCALE = 0.05
 HOLDOUT_FRACTION = 0.15
+SOURCE_EMPHASIS = (("sentiment_ko_finance", 3.0),)
 FEATURE_BATCH = 32
 
 
@@ -54,6 +56,8 @@ class FastSettings:
     """What a fast refit depends on (recorded in the model card)."""
 
     max_length: int = 256
+    # What of a longer text the encoder reads (`streamproc.inference.truncation`); recorded in the manifest.
+    truncation: Truncation = "head_tail"
     seed: int = 13
     class_weight: str | None = "balanced"
     c_grid: tuple[float, ...] = C_GRID
@@ -62,8 +66,12 @@ class FastSettings:
     # Scale of the standardised encoder features next to the L2-normalised n-gram vector, and C with both.
     encoder_scale: float = ENCODER_SCALE
     fused_c_grid: tuple[float, ...] = FUSED_C_GRID
-    # Weight each training data set of a task equally (by sample weights), however many rows it has.
+    # Weight each training data set of a task equally (by sample weights), however many rows it has ...
     balance_sources: bool = True
+    # ... times these relative weights (source folder -> weight, 1 when not named). Finance news weighs three
+    # times the NSMC movie reviews: on the training holdout finance macro-F1 0.732 -> 0.749 at C 10, NSMC
+    # accuracy 0.805 -> 0.812; more (x9) reaches 0.771 but NSMC falls to 0.793 (finance alone: 0.781 / 0.513).
+    source_emphasis: tuple[tuple[str, float], ...] = SOURCE_EMPHASIS
     # Encoder features are cached here by content hash (None: no cache).
     feature_cache: Path | None = None
 
@@ -95,15 +103,17 @@ def encode_features(
     max_length: int,
     desc: str = "encoding",
     cache: Path | None = None,
+    truncation: Truncation = "head",
 ) -> np.ndarray:
     """Mean-pooled last-layer vectors, one row per text (length-sorted batches, dynamic padding).
 
-    With `cache`, the result is kept in `<cache>/<sha256 of encoder, max_length and texts>.npy` and read
-    back from there by the next call with the same inputs.
+    Texts are cut to `max_length` tokens as `truncation` says (the serving side's own function). With
+    `cache`, the result is kept in `<cache>/<sha256 of encoder, max_length, truncation and texts>.npy` and
+    read back from there by the next call with the same inputs.
     """
     path = None
     if cache is not None:
-        digest = hashlib.sha256(f"{encoder.name_or_path}\0{max_length}\0".encode())
+        digest = hashlib.sha256(f"{encoder.name_or_path}\0{max_length}\0{truncation}\0".encode())
         for text in texts:
             digest.update(text.encode("utf-8") + b"\0")
         path = Path(cache) / f"{digest.hexdigest()}.npy"
@@ -111,7 +121,7 @@ def encode_features(
             return np.load(path)
     encoder.eval()
     device = next(encoder.parameters()).device
-    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    ids = token_ids(tokenizer, texts, max_length, truncation)
     features = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
     for index in tqdm(sorted_batches([len(x) for x in ids], FEATURE_BATCH), desc=desc, unit="batch"):
         input_ids, mask = collate([ids[i] for i in index], tokenizer.pad_token_id)
@@ -209,7 +219,13 @@ def train_fast_model(
     for task, (train, val) in sets.items():
         features[task] = tuple(  # type: ignore[assignment]
             encode_features(
-                encoder, tokenizer, part.texts, settings.max_length, f"{task}: {split} features", settings.feature_cache
+                encoder,
+                tokenizer,
+                part.texts,
+                settings.max_length,
+                f"{task}: {split} features",
+                settings.feature_cache,
+                settings.truncation,
             )
             for split, part in (("train", train), ("val", val))
         )
@@ -220,7 +236,8 @@ def train_fast_model(
     for task, (train, val) in sets.items():
         train_x, val_x = features[task]
         train_c, val_c = chars.get(task, (None, None))
-        weights = source_weights((train_parts or {}).get(task)) if settings.balance_sources else None
+        sources = (train_parts or {}).get(task)
+        weights = source_weights(sources, dict(settings.source_emphasis)) if settings.balance_sources else None
         head = fit_head(train_x, train.labels, settings, train_c, weights)
         unknown = sorted(set(val.labels) - set(head.labels))
         if unknown:
@@ -246,7 +263,8 @@ def train_fast_model(
             model.char_branch.idf.copy_(torch.from_numpy(idf))
     folder = free_folder(Path(out_root) / name / version)
     model.version = folder.name
-    model.save(folder, tokenizer=tokenizer, extra={"max_length": settings.max_length, "base_model": str(base)})
+    extra = {"max_length": settings.max_length, "truncation": settings.truncation, "base_model": str(base)}
+    model.save(folder, tokenizer=tokenizer, extra=extra)
     per_set = {task: ablation[task]["fused"] for task in sets}
     record = {"version": folder.name, "kind": "fast-heads", "tasks": metrics, "per_data_set": per_set, "epochs": []}
     (folder / "metrics.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
@@ -277,12 +295,16 @@ def score_head(
     return classification_metrics(labels, predicted, head.labels)
 
 
-def source_weights(parts: list[tuple[str, int]] | None) -> np.ndarray | None:
-    """Sample weights that give each consecutive part the same total weight (mean 1); None for one part."""
+def source_weights(parts: list[tuple[str, int]] | None, emphasis: dict[str, float] | None = None) -> np.ndarray | None:
+    """Sample weights giving each consecutive part the same total weight (mean 1), times its `emphasis`.
+
+    None for a single part.
+    """
     if not parts or len(parts) < 2:
         return None
-    total = sum(rows for _, rows in parts)
-    return np.concatenate([np.full(rows, total / (len(parts) * rows)) for _, rows in parts if rows])
+    shares = {name: (emphasis or {}).get(name, 1.0) for name, _ in parts}
+    total, scale = sum(rows for _, rows in parts), sum(shares.values())
+    return np.concatenate([np.full(rows, total * shares[name] / (scale * rows)) for name, rows in parts if rows])
 
 
 def _per_part(
@@ -384,9 +406,11 @@ def _card(
         "base_model": {"path": str(base), "hidden_size": model.encoder.config.hidden_size},
         "hyperparameters": {
             "max_length": settings.max_length,
+            "truncation": settings.truncation,
             "seed": settings.seed,
             "class_weight": settings.class_weight,
             "balance_sources": settings.balance_sources,
+            "source_emphasis": dict(settings.source_emphasis),
             "c_grid": list(settings.c_grid if settings.char_ngrams is None else settings.fused_c_grid),
             "char_ngrams": settings.char_ngrams.to_json() if settings.char_ngrams else None,
             "encoder_scale": settings.encoder_scale if settings.char_ngrams else None,

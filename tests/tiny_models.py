@@ -89,3 +89,12 @@ def build_base_encoder(directory: Path, seed: int = 0) -> Path:
     BertModel(tiny_config(), add_pooling_layer=False).save_pretrained(directory)
     tiny_tokenizer(directory)
     return directory
+
+
+def served_ids(predictor, texts: list[str]) -> list[list[int]]:
+    """The token ids a torch predictor feeds its encoder, per text in input order (padding removed)."""
+    served = {}
+    for index, input_ids, mask in predictor._chunks(texts):
+        for row, i in enumerate(index):
+            served[i] = input_ids[row][mask[row].bool()].tolist()
+    return [served[i] for i in range(len(texts))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from streamproc.errors import UserError
+from streamproc.inference.truncation import Truncation, check_truncation
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,8 @@ class Hyperparameters:
     epochs: int = 3
     batch_size: int = 32
     max_length: int = 128
+    # What of a longer text the encoder reads (`streamproc.inference.truncation`); recorded in the manifest.
+    truncation: Truncation = "head_tail"
     seed: int = 13
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01
@@ -29,6 +32,7 @@ class Hyperparameters:
     loss_margin: float = 1.0
 
     def __post_init__(self) -> None:
+        check_truncation(self.truncation)
         checks = {
             "lr must be > 0": self.lr > 0,
             "epochs must be >= 1": self.epochs >= 1,

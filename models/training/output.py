@@ -39,7 +39,8 @@ def write_run(task_root: Path, model: MultiHeadClassifier, tokenizer: PreTrained
     folder = free_folder(task_root / run.version)
     model.version = folder.name
     run.version = folder.name
-    model.save(folder, tokenizer=tokenizer, extra={"max_length": run.hp.max_length, "base_model": str(run.base)})
+    extra = {"max_length": run.hp.max_length, "truncation": run.hp.truncation, "base_model": str(run.base)}
+    model.save(folder, tokenizer=tokenizer, extra=extra)
     metrics = {
         "version": run.version,
         "best_epoch": run.history.best_epoch,

@@ -12,6 +12,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 from streamproc.errors import UserError
 from streamproc.inference.multihead import MultiHeadClassifier
 from streamproc.inference.predictor import resolve_device
+from streamproc.inference.truncation import Truncation, token_ids
 from streamproc_models.data import LabeledSet, sample
 from streamproc_models.model_card import versioned_name
 from streamproc_models.training.hyperparameters import Hyperparameters, resolve_loss_layers
@@ -78,7 +79,10 @@ def train_model(
     if hp.freeze_embeddings:
         encoder.get_input_embeddings().weight.requires_grad_(False)
     model.to(resolve_device(device))
-    tasks = [_encode(task, labels[task], train, val, tokenizer, hp.max_length) for task, (train, val) in used.items()]
+    tasks = [
+        _encode(task, labels[task], train, val, tokenizer, hp.max_length, hp.truncation)
+        for task, (train, val) in used.items()
+    ]
     history = fit(model, tasks, hp, tokenizer.pad_token_id)
     record = RunRecord(
         version=version,
@@ -131,11 +135,12 @@ def _encode(
     val: LabeledSet,
     tokenizer: PreTrainedTokenizerBase,
     max_length: int,
+    truncation: Truncation,
 ) -> TaskData:
     index = {label: i for i, label in enumerate(labels)}
 
     def ids(texts: list[str]) -> list[list[int]]:
-        return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+        return token_ids(tokenizer, texts, max_length, truncation)
 
     return TaskData(
         name=task,

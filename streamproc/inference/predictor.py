@@ -19,8 +19,9 @@ import torch
 
 from streamproc.errors import UserError
 from streamproc.inference.batching import CPU_MAX_ITEMS, chunk_limits, pad, plan_chunks, to_device
-from streamproc.inference.multihead import MultiHeadClassifier, is_multihead_dir
+from streamproc.inference.multihead import MultiHeadClassifier, is_multihead_dir, read_manifest
 from streamproc.inference.precision import Precision, quantize_int8, weight_dtype
+from streamproc.inference.truncation import LEGACY_TRUNCATION, Truncation, check_truncation, token_ids
 
 CHUNK_SIZE = CPU_MAX_ITEMS  # texts per forward pass on CPU (see `batching.chunk_limits`)
 
@@ -56,14 +57,22 @@ def resolve_device(device: str) -> torch.device:
 class _TorchPredictor:
     """Shared batching: tokenize once, bucket by token length under the device's limits, restore the order."""
 
-    def __init__(self, tokenizer, device: torch.device, max_tokens: int, batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        tokenizer,
+        device: torch.device,
+        max_tokens: int,
+        batch_size: int | None = None,
+        truncation: Truncation = LEGACY_TRUNCATION,
+    ) -> None:
         self.tokenizer = tokenizer
         self.device = device
         self.max_tokens = max_tokens
+        self.truncation = truncation
         self.limits = chunk_limits(device, batch_size)
 
     def _chunks(self, texts: list[str]):
-        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_tokens)["input_ids"]
+        encoded = token_ids(self.tokenizer, texts, self.max_tokens, self.truncation)
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         for part in plan_chunks([len(encoded[i]) for i in order], self.limits):
             index = [order[i] for i in part]
@@ -89,8 +98,10 @@ class MultiHeadPredictor(_TorchPredictor):
             model.encoder = quantize_int8(model.encoder)  # the heads stay float: tiny, and they set the labels
         self.model = model
         limit = position_limit(model.encoder.config, max_tokens)
+        # What the heads were trained on; folders from before the manifest recorded it read the head only.
+        truncation = check_truncation(read_manifest(directory).get("truncation", LEGACY_TRUNCATION))
         tokenizer = AutoTokenizer.from_pretrained(directory / "encoder", local_files_only=True)
-        super().__init__(tokenizer, device, limit, batch_size)
+        super().__init__(tokenizer, device, limit, batch_size, truncation)
         self.precision = precision
         self.tasks = self.model.tasks
         self.versions = {task: self.model.version for task in self.tasks}

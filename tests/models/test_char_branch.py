@@ -110,6 +110,9 @@ def test_each_training_source_weighs_the_same() -> None:
     assert weights is not None and len(weights) == 8
     assert weights[:2].sum() == pytest.approx(weights[2:].sum()) and weights.mean() == pytest.approx(1.0)
     assert source_weights([("only", 5)]) is None and source_weights(None) is None
+    emphasised = source_weights([("small", 2), ("large", 6)], {"small": 2.0})
+    assert emphasised is not None and emphasised.mean() == pytest.approx(1.0)
+    assert emphasised[:2].sum() == pytest.approx(2 * emphasised[2:].sum())
 
 
 def test_a_folder_without_the_branch_keeps_format_one(tiny_base: Path, toy_topic: Path, tmp_path: Path) -> None:

@@ -67,3 +67,24 @@ def test_fast_two_head_model_folder_predicts_like_its_metrics(
     accuracy = np.mean([p == t for p, t in zip(predicted, sets["sentiment"][1].labels, strict=True)])
     assert accuracy == pytest.approx(card["metrics"]["sentiment"]["accuracy"])
     assert accuracy > 0.8
+
+
+def test_fast_heads_read_long_texts_head_and_tail_in_training_and_serving(
+    tiny_base: Path, toy_topic: Path, tmp_path: Path
+) -> None:
+    train, val = read_tsv(toy_topic / "train.tsv"), read_tsv(toy_topic / "val.tsv")
+    long_texts = [" ".join([text] * 12) for text in val.texts]  # ~70 tokens, cut at 24
+    settings = FastSettings(max_length=24, char_ngrams=None)
+    assert settings.truncation == "head_tail"
+    folder = train_fast_model({"topic": (train, val)}, tiny_base, tmp_path, "ht", settings, device="cpu")
+    assert json.loads((folder / "streamproc_model.json").read_text())["truncation"] == "head_tail"
+    predictor = load_model(folder, device="cpu", max_tokens=24)
+    served = predictor.predict(long_texts).probabilities["topic"]
+    encoder, tokenizer = load_base(folder / "encoder")
+    heads = predictor.model.heads["topic"]
+    for truncation, same in (("head_tail", True), ("head", False)):
+        features = encode_features(encoder, tokenizer, long_texts, 24, truncation=truncation)
+        logits = features @ heads.weight.detach().numpy().T + heads.bias.detach().numpy()
+        trained = np.exp(logits - logits.max(1, keepdims=True))
+        trained /= trained.sum(1, keepdims=True)
+        assert np.allclose(trained, served, atol=1e-4) is same, truncation

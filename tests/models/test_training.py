@@ -14,7 +14,8 @@ from streamproc.inference.predictor import load_model
 from streamproc_models.data import read_tsv
 from streamproc_models.training.hyperparameters import Hyperparameters
 from streamproc_models.training.learning_loss import margin_ranking_loss
-from streamproc_models.training.train import train_classifier, train_multitask
+from streamproc_models.training.train import _encode, train_classifier, train_multitask
+from tests.tiny_models import served_ids
 
 FAST = {"lr": 3e-3, "epochs": 4, "batch_size": 8, "max_length": 32, "warmup_ratio": 0.0, "patience": 4}
 
@@ -92,3 +93,22 @@ def test_margin_ranking_loss_is_zero_only_for_well_ordered_pairs():
     predicted = torch.zeros(4, requires_grad=True)
     margin_ranking_loss(predicted, target).backward()
     assert predicted.grad is not None and predicted.grad.abs().sum() > 0
+
+
+def test_fine_tuning_reads_long_texts_head_and_tail_as_the_predictor_does(
+    tiny_base: Path, toy_topic: Path, tmp_path: Path
+):
+    train, val = _splits(toy_topic)
+    long_val = type(val)([" ".join([text] * 12) for text in val.texts], val.labels)  # ~70 tokens, cut at 32
+    hp = Hyperparameters(**{**FAST, "epochs": 1})
+    assert hp.truncation == "head_tail"
+    folder = train_classifier("topic", train, long_val, tiny_base, tmp_path, hp, device="cpu")
+    assert json.loads((folder / "streamproc_model.json").read_text())["truncation"] == "head_tail"
+    predictor = load_model(folder, device="cpu", max_tokens=32)
+    assert predictor.truncation == "head_tail"
+    trained = _encode(
+        "topic", ["culture", "economy", "politics"], train, long_val, predictor.tokenizer, 32, "head_tail"
+    )
+    assert trained.val_ids == served_ids(predictor, long_val.texts)
+    assert all(len(ids) == 32 for ids in trained.val_ids)
+    assert trained.val_ids != predictor.tokenizer(long_val.texts, truncation=True, max_length=32)["input_ids"]

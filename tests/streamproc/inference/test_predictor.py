@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,10 @@ import torch
 from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc.inference.loader import load_pipeline_predictor
+from streamproc.inference.multihead import MANIFEST, read_manifest
 from streamproc.inference.predictor import CombinedPredictor, load_model, resolve_device
-from tests.tiny_models import SENTIMENTS, TOPICS, build_multihead, build_sequence_classifier
+from streamproc.inference.truncation import token_ids
+from tests.tiny_models import SENTIMENTS, TOPICS, build_multihead, build_sequence_classifier, served_ids
 
 TEXTS = ["정부 선거", "market stocks chips exports police concert festival " * 5, "ai", "경찰 사건 사회 문화 공연"]
 
@@ -75,3 +79,26 @@ def test_texts_longer_than_the_position_limit_are_truncated_not_fatal(tiny_model
     assert multihead.predict([long_text, "짧은 기사"]).probabilities["topic"].shape == (2, len(TOPICS))
     single = load_model(build_sequence_classifier(tmp_path / "s", SENTIMENTS), device="cpu", max_tokens=4096)
     assert single.predict([long_text]).probabilities["s"].shape == (1, len(SENTIMENTS))
+
+
+def test_a_folder_without_a_truncation_key_reads_the_head_and_one_with_it_reads_head_and_tail(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    long_text = "정부 국회 선거 " * 30 + "concert festival diplomacy " * 10
+    texts = [long_text, "짧은 기사"]
+    old = load_model(tiny_model_dir, device="cpu", max_tokens=24)
+    assert "truncation" not in read_manifest(tiny_model_dir) and old.truncation == "head"
+    assert served_ids(old, texts) == old.tokenizer(texts, truncation=True, max_length=24)["input_ids"]
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "head-tail")
+    manifest = read_manifest(folder)
+    (folder / MANIFEST).write_text(json.dumps({**manifest, "truncation": "head_tail"}))
+    new = load_model(folder, device="cpu", max_tokens=24)
+    served = served_ids(new, texts)
+    assert served == token_ids(new.tokenizer, texts, 24, "head_tail")
+    assert len(served[0]) == 24 and served[0] != served_ids(old, texts)[0]
+    assert "festival" in new.tokenizer.decode(served[0])
+    assert "festival" not in old.tokenizer.decode(served_ids(old, texts)[0])
+    assert new.predict(texts).probabilities["topic"].shape == (2, len(TOPICS))
+    (folder / MANIFEST).write_text(json.dumps({**manifest, "truncation": "middle"}))
+    with pytest.raises(UserError, match="unknown truncation"):
+        load_model(folder, device="cpu")
