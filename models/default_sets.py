@@ -120,7 +120,8 @@ def balanced_sample(data: LabeledSet, parts: list[tuple[str, int]], limit: int, 
                 open_parts.remove(i)
             if left == 0:
                 break
-    picked, start = [], 0
+    picked: list[int] = []
+    start = 0
     for rows, want in zip(sizes, quota, strict=True):
         chosen = random.Random(seed).sample(range(rows), want)
         picked.extend(start + i for i in sorted(chosen))

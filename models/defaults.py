@@ -1,9 +1,9 @@
 """Build the default model when it is missing: the base encoder, then topic + sentiment heads on it.
 
 Two recipes: fast heads on the frozen encoder (minutes; what the main job builds) or fine-tuning the encoder
-with both heads (`fine_tune`, three epochs: about 2,500 CPU-s each, so about an hour on 2 cores). The result is a versioned folder
-`<model_store>/default-fast|default-finetuned/<version>`; `<model_store>/default` is a symbolic link to the
-current one, swapped atomically, so a worker that starts never sees a half-written model.
+with both heads (`fine_tune`, three epochs of about 2,500 CPU-s each: about an hour on 2 cores). The result
+is a versioned folder `<model_store>/default-fast|default-finetuned/<version>`; `<model_store>/default` is a
+symbolic link to the current one, swapped atomically, so a worker that starts never sees a half-written model.
 """
 
 from __future__ import annotations
