@@ -30,7 +30,7 @@ from streamproc.stack.provision import create_index, create_topics
 from streamproc.worker.agent import finish_batch
 from streamproc.worker.batch import BatchProcessor
 from streamproc.worker.exit import EXIT_BATCH_FAILED, or_exit
-from tests.pipeline.harness import dead_letters
+from tests.pipeline.harness import dead_letters, index_count
 
 
 class Exited(Exception):
@@ -61,15 +61,6 @@ def _records(settings: Settings) -> list[RawRecord]:
     ]
 
 
-def _indexed(settings: Settings) -> int:
-    es = elasticsearch_client(settings)
-    try:
-        es.indices.refresh(index=settings.es_index)
-        return int(es.count(index=settings.es_index)["count"])
-    finally:
-        es.close()
-
-
 async def _finish(settings: Settings, redis: Redis, acknowledged: list[tuple[int, int]]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_list(), acks="all")
     await producer.start()
@@ -84,7 +75,7 @@ async def _finish(settings: Settings, redis: Redis, acknowledged: list[tuple[int
 
     async def acknowledge() -> None:
         # what the sinks hold at the moment the offsets would be acknowledged
-        indexed = await asyncio.to_thread(_indexed, settings)
+        indexed = await asyncio.to_thread(index_count, settings)
         letters = await asyncio.to_thread(dead_letters, settings)
         acknowledged.append((indexed, len(letters)))
 
@@ -133,7 +124,7 @@ def test_a_refusing_sink_exits_70_before_dead_letters_and_acknowledgement(
         asyncio.run(_finish(settings, refused, acknowledged))
     assert exited.value.code == EXIT_BATCH_FAILED
     assert acknowledged == []
-    assert _indexed(settings) == 3  # Elasticsearch came first and confirmed
+    assert index_count(settings) == 3  # Elasticsearch came first and confirmed
     assert dead_letters(settings) == []  # the dead letters come after the review queue: never written
     assert "credentials" in caplog.text and "exiting without acknowledging the batch" in caplog.text
 
