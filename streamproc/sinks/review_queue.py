@@ -10,10 +10,16 @@ Keys (the `{prefix}` hash tag keeps them in one Redis Cluster slot):
 
 The queue is bounded (`review_queue_max`): when a push makes it longer, the least uncertain waiting entries are
 dropped (their summaries too) and counted in `{prefix}:stats` field `dropped`.
+
+Each push leaves a receipt, `{prefix}:push:<digest of the batch>` (expires after an hour) holding how many it
+added: when Redis applied a push but its reply was lost (the server killed mid-reply), the retry of the same
+batch returns that count instead of 0, so "newly queued" stays exact. A replay is a new batch (new
+`processed_at`) and gets its own receipt.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,9 +57,13 @@ _TRANSIENT = (
 _TRANSIENT_REPLIES = ("OOM", "LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY")
 
 _PUSH = """
+local receipt = redis.call('GET', KEYS[7])
+if receipt then
+  return tonumber(receipt)
+end
 local added = 0
 local limit = tonumber(ARGV[1])
-for i = 2, #ARGV, 3 do
+for i = 3, #ARGV, 3 do
   local id = ARGV[i]
   if redis.call('HEXISTS', KEYS[3], id) == 0 and not redis.call('ZSCORE', KEYS[4], id)
       and not redis.call('ZSCORE', KEYS[5], id) then
@@ -69,8 +79,10 @@ if excess > 0 then
   end
   redis.call('HINCRBY', KEYS[6], 'dropped', excess)
 end
+redis.call('SET', KEYS[7], added, 'EX', ARGV[2])
 return added
 """
+PUSH_RECEIPT_SECONDS = 3600  # a retry reaches Redis within `sink_retry_max` (at most an hour) of its return
 
 
 @dataclass(frozen=True)
@@ -85,12 +97,18 @@ class ReviewKeys:
     claims: str
     audit: str
     stats: str
+    push: str  # prefix of the push receipts
+
+    def receipt(self, documents: Sequence[dict[str, Any]]) -> str:
+        """The key of one batch's push receipt: the same for every retry of the batch, new for a replay."""
+        batch = json.dumps([[doc["id"], str(doc["processed_at"])] for doc in documents]).encode()
+        return f"{self.push}:{hashlib.sha256(batch).hexdigest()[:32]}"
 
     @classmethod
     def for_prefix(cls, prefix: str) -> ReviewKeys:
         """Keys under `{prefix}`."""
         tag = "{" + prefix + "}"
-        names = ("pending", "items", "reviewed", "leases", "skipped", "claims", "audit", "stats")
+        names = ("pending", "items", "reviewed", "leases", "skipped", "claims", "audit", "stats", "push")
         return cls(*(f"{tag}:{name}" for name in names))
 
 
@@ -121,11 +139,11 @@ class ReviewQueue:
         """
         if not documents:
             return 0
-        args: list[str | float] = [self.max_size]
+        args: list[str | float] = [self.max_size, PUSH_RECEIPT_SECONDS]
         for doc in documents:
             args += [doc["id"], doc["uncertainty"]["max"], json.dumps(review_summary(doc), ensure_ascii=False)]
         k = self.keys
-        keys = [k.pending, k.items, k.reviewed, k.leases, k.skipped, k.stats]
+        keys = [k.pending, k.items, k.reviewed, k.leases, k.skipped, k.stats, k.receipt(documents)]
         try:
             return int(await self._push(keys=keys, args=args))
         except (RedisError, OSError) as exc:

@@ -41,3 +41,23 @@ def test_push_is_idempotent_and_ordered(settings: Settings) -> None:
         await client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_retried_push_whose_reply_was_lost_still_counts_what_it_added(settings: Settings) -> None:
+    """Redis applied the push but the worker never heard back (server killed mid-reply): the worker retries the
+    same batch, and "newly queued" must still say 2, not 0; a replay (new processed_at) adds nothing."""
+
+    async def scenario() -> None:
+        client = async_redis_client(settings)
+        queue = ReviewQueue(client, settings.review_key_prefix)
+        batch = [_doc("r1", 0.9), _doc("r2", 0.8)]
+        assert await queue.push(batch) == 2  # applied; pretend this reply was lost
+        assert await queue.push(batch) == 2  # the retry of the same batch reads the receipt
+        assert await queue.size() == 2
+        replay = [{**doc, "processed_at": "2026-11-20T00:05:00+00:00"} for doc in batch]
+        assert await queue.push(replay) == 0
+        receipt_ttl = await client.ttl(queue.keys.receipt(batch))
+        assert 0 < receipt_ttl <= 3600
+        await client.aclose()
+
+    asyncio.run(scenario())
