@@ -19,13 +19,10 @@ import faust
 from faust.types import EventT
 
 from streamproc.config import Settings
-from streamproc.connections import async_elasticsearch_client, async_redis_client
 from streamproc.inference.loader import load_pipeline_predictor
 from streamproc.inference.predictor import Predictor
 from streamproc.ingest.records import RawRecord, SourcePosition
 from streamproc.sinks.deadletter_sink import DeadLetterSink
-from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
-from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.worker import metrics
 from streamproc.worker.batch import BatchProcessor, PreparedBatch
 from streamproc.worker.commit import Acknowledge
@@ -93,14 +90,7 @@ async def build_processor(
         loaded = await asyncio.get_running_loop().run_in_executor(inference_thread, load_pipeline_predictor, settings)
     log.info("models ready: %s", ", ".join(f"{t}={v}" for t, v in loaded.versions.items()))
     metrics.set_model_versions(loaded.versions)
-    return BatchProcessor(
-        settings,
-        loaded,
-        ElasticsearchSink(async_elasticsearch_client(settings), settings.es_index),
-        ReviewQueue(async_redis_client(settings), settings.review_key_prefix, settings.review_queue_max),
-        executor=inference_thread,
-        deadletters=deadletter_sink(app, settings),
-    )
+    return BatchProcessor.connected(settings, loaded, inference_thread, deadletter_sink(app, settings))
 
 
 def deadletter_sink(app: faust.App, settings: Settings) -> DeadLetterSink:

@@ -14,6 +14,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from streamproc.config import Settings
+from streamproc.connections import async_elasticsearch_client, async_redis_client
 from streamproc.inference.classify import Classification, classify
 from streamproc.inference.predictor import Predictor
 from streamproc.ingest.article import Article
@@ -68,6 +69,19 @@ class BatchProcessor:
         self.review_queue = review_queue
         self.executor = executor
         self.review_policy = review_policy(settings, review_queue.client, predictor.versions)
+
+    @classmethod
+    def connected(
+        cls,
+        settings: Settings,
+        predictor: Predictor,
+        executor: Executor | None = None,
+        deadletters: DeadLetterSink | None = None,
+    ) -> BatchProcessor:
+        """A processor with new connections to the Elasticsearch index and the review queue `settings` name."""
+        elasticsearch = ElasticsearchSink(async_elasticsearch_client(settings), settings.es_index)
+        review_queue = ReviewQueue(async_redis_client(settings), settings.review_key_prefix, settings.review_queue_max)
+        return cls(settings, predictor, elasticsearch, review_queue, executor, deadletters)
 
     def use_predictor(self, predictor: Predictor) -> None:
         """Serve the next batches with `predictor` (e.g. a promoted model); a new model starts its own review budget."""

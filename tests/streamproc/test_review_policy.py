@@ -11,12 +11,10 @@ from datetime import UTC, datetime
 import numpy as np
 
 from streamproc.config import Settings
-from streamproc.connections import async_elasticsearch_client, async_redis_client
+from streamproc.connections import async_redis_client
 from streamproc.inference.loader import load_pipeline_predictor
 from streamproc.review_policy import FixedThreshold, ReviewBudget, budget_key, review_policy
 from streamproc.sinks.document import SourcePosition
-from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
-from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.stack.provision import create_index
 from streamproc.worker.batch import BatchProcessor, RawRecord
 
@@ -96,12 +94,7 @@ def test_worker_batches_queue_the_budgeted_share(settings: Settings, monkeypatch
     predictor = load_pipeline_predictor(budgeted)
 
     async def run() -> list[int]:
-        processor = BatchProcessor(
-            budgeted,
-            predictor,
-            ElasticsearchSink(async_elasticsearch_client(budgeted), budgeted.es_index),
-            ReviewQueue(async_redis_client(budgeted), budgeted.review_key_prefix),
-        )
+        processor = BatchProcessor.connected(budgeted, predictor)
         try:
             return [(await processor.process([_record(b * 40 + i, rng) for i in range(40)])).queued for b in range(10)]
         finally:

@@ -13,12 +13,10 @@ from datetime import UTC, datetime
 import pytest
 
 from streamproc.config import Settings
-from streamproc.connections import async_elasticsearch_client, async_redis_client, elasticsearch_client
+from streamproc.connections import elasticsearch_client
 from streamproc.inference.loader import load_pipeline_predictor
 from streamproc.inference.predictor import Predictions
 from streamproc.sinks.document import SourcePosition
-from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
-from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.stack.provision import create_index
 from streamproc.worker.batch import BatchProcessor, ModelFailure, RawRecord
 
@@ -50,12 +48,7 @@ def _record(i: int, title: str) -> RawRecord:
 
 def _process(settings: Settings, predictor, records: list[RawRecord]):
     async def run():
-        processor = BatchProcessor(
-            settings,
-            predictor,
-            ElasticsearchSink(async_elasticsearch_client(settings), settings.es_index),
-            ReviewQueue(async_redis_client(settings), settings.review_key_prefix),
-        )
+        processor = BatchProcessor.connected(settings, predictor)
         try:
             return await processor.process(records)
         finally:
