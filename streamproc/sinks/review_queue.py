@@ -23,7 +23,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import (
@@ -152,19 +152,6 @@ class ReviewQueue:
                 raise  # e.g. DataError: the worker passed something it should not have; a bug, not Redis's state
             raise classified from exc
 
-    async def size(self) -> int:
-        """How many articles wait for review."""
-        return int(await self.client.zcard(self.keys.pending))
-
-    async def pending(self, limit: int = 100) -> list[tuple[str, float]]:
-        """The most uncertain waiting article ids with their priority."""
-        # redis-py's annotation covers every reply shape; with `withscores` it is (member, score) pairs
-        rows = cast(
-            list[tuple[bytes, float]],
-            await self.client.zrevrange(self.keys.pending, 0, limit - 1, withscores=True),
-        )
-        return [(_text(member), float(score)) for member, score in rows]
-
 
 def classify_redis_error(exc: RedisError | OSError) -> TransientSinkError | PermanentSinkError | None:
     """Transient while Redis is down, loading, failing over or out of memory; permanent when it refuses us;
@@ -176,7 +163,3 @@ def classify_redis_error(exc: RedisError | OSError) -> TransientSinkError | Perm
     if isinstance(exc, ResponseError):
         return PermanentSinkError(f"Redis refused the review-queue script: {exc}")
     return None
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -6,7 +6,8 @@ import asyncio
 import json
 
 from streamproc.config import Settings
-from streamproc.connections import async_redis_client
+from streamproc.connections import async_redis_client, redis_client
+from streamproc.review.desk import ReviewDesk
 from streamproc.sinks.review_queue import ReviewQueue
 
 
@@ -26,14 +27,20 @@ def _doc(doc_id: str, uncertainty: float) -> dict:
     }
 
 
+def _desk(settings: Settings) -> ReviewDesk:
+    """The reviewers' side of the same queue, to read what the pushes left."""
+    return ReviewDesk(redis_client(settings), settings.review_key_prefix)
+
+
 def test_push_is_idempotent_and_ordered(settings: Settings) -> None:
     async def scenario() -> None:
         client = async_redis_client(settings)
         queue = ReviewQueue(client, settings.review_key_prefix)
         assert await queue.push([_doc("a", 0.9), _doc("b", 0.6), _doc("c", 0.95)]) == 3
         assert await queue.push([_doc("a", 0.9), _doc("b", 0.7)]) == 0  # replay: no second entry
-        assert await queue.size() == 3
-        assert [doc_id for doc_id, _ in await queue.pending()] == ["c", "a", "b"]
+        desk = _desk(settings)
+        assert desk.size() == 3
+        assert [doc_id for doc_id, _ in desk.waiting()] == ["c", "a", "b"]
         await client.hset(queue.keys.reviewed, "d", json.dumps({"topic": "it"}))
         assert await queue.push([_doc("d", 0.99)]) == 0  # already reviewed: never queued again
         summary = json.loads(await client.hget(queue.keys.items, "a"))
@@ -53,7 +60,7 @@ def test_a_retried_push_whose_reply_was_lost_still_counts_what_it_added(settings
         batch = [_doc("r1", 0.9), _doc("r2", 0.8)]
         assert await queue.push(batch) == 2  # applied; pretend this reply was lost
         assert await queue.push(batch) == 2  # the retry of the same batch reads the receipt
-        assert await queue.size() == 2
+        assert _desk(settings).size() == 2
         replay = [{**doc, "processed_at": "2026-11-20T00:05:00+00:00"} for doc in batch]
         assert await queue.push(replay) == 0
         receipt_ttl = await client.ttl(queue.keys.receipt(batch))
