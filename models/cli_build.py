@@ -35,7 +35,8 @@ def build_defaults(
     force: Annotated[bool, typer.Option(help="retrain even when the default model exists")] = False,
     evaluate: Annotated[bool, typer.Option(help="score the result on every source's validation file")] = True,
     fine_tune: Annotated[
-        bool, typer.Option(help="fine-tune the encoder with both heads (three epochs, ~1 h on 2 cores; scores: README)")
+        bool,
+        typer.Option(help="fine-tune the encoder (three epochs), then fit the fused heads on it (over an hour on 2 cores)"),
     ] = False,
 ) -> None:
     """Build the default topic + sentiment model (fast heads on the frozen encoder, or fine-tuned) and score it."""

@@ -40,7 +40,10 @@ DEFAULT_SOURCES = (
     Source("topic_ko_articles", "topic"),
     Source("topic_en_agnews", "topic", AGNEWS_TO_TOPIC),
     Source("sentiment_ko_finance", "sentiment"),
-    Source("sentiment_ko_nsmc", "sentiment", train_limit=4000, val_limit=1000),
+    # 20,000 of the 120,000 reviews: on a 15 % holdout of the training split (finance weighing 3x), NSMC accuracy
+    # 0.785 with 3,400 reviews, 0.819 with 10,000, 0.835 with 20,000, finance macro-F1 unchanged (0.74-0.75);
+    # the short reviews add about 3 CPU-minutes of encoding to the fast build.
+    Source("sentiment_ko_nsmc", "sentiment", train_limit=20_000, val_limit=1000),
 )
 
 

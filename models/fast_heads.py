@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,13 +204,15 @@ def train_fast_model(
     device: str = "auto",
     val_parts: dict[str, list[tuple[str, int]]] | None = None,
     train_parts: dict[str, list[tuple[str, int]]] | None = None,
+    fine_tuned: Path | None = None,
 ) -> Path:
     """Fit a head per task of `sets` (task -> (train, val)) on the frozen `base`; write `<out_root>/<name>/<v>`.
 
     `val_parts` names the data sets a task's validation split is made of, in order (task -> [(name, rows)]):
     the card then scores each one, and compares the fused model with its encoder-only ablation.
     `train_parts` does the same for the training splits; with `settings.balance_sources` each part then
-    weighs as much as any other.
+    weighs as much as any other. `fine_tuned` is the folder of the fine-tune `base` comes from: its card,
+    training curves and confusion matrix are kept in the new folder's `fine_tune/`, summarised in the card.
     """
     started, cpu_started = time.monotonic(), time.process_time()
     encoder, tokenizer = load_base(base)
@@ -263,18 +266,25 @@ def train_fast_model(
             model.char_branch.idf.copy_(torch.from_numpy(idf))
     folder = free_folder(Path(out_root) / name / version)
     model.version = folder.name
-    extra = {"max_length": settings.max_length, "truncation": settings.truncation, "base_model": str(base)}
+    # A fine-tune's folder is scratch: the folder and its card name the encoder it started from.
+    origin = base if fine_tuned is None else _fine_tune_origin(fine_tuned)
+    extra = {"max_length": settings.max_length, "truncation": settings.truncation, "base_model": str(origin)}
     model.save(folder, tokenizer=tokenizer, extra=extra)
     per_set = {task: ablation[task]["fused"] for task in sets}
     record = {"version": folder.name, "kind": "fast-heads", "tasks": metrics, "per_data_set": per_set, "epochs": []}
     (folder / "metrics.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     (folder / "ablations.json").write_text(json.dumps(ablation, indent=2, ensure_ascii=False) + "\n")
-    card = _card(folder.name, base, model, sets, heads, metrics, settings, data_files or {}, started)
+    card = _card(folder.name, origin, model, sets, heads, metrics, settings, data_files or {}, started)
     card["per_data_set"] = {
         task: {n: {k: m[k] for k in ("n", "accuracy", "macro_f1", "per_class")} for n, m in parts.items()}
         for task, parts in per_set.items()
     }
     card["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
+    if fine_tuned is not None:
+        card["fine_tune"] = _keep_fine_tune(fine_tuned, folder / "fine_tune")
+        card["summary"] = card["summary"].replace(" frozen ", " the fine-tuned ", 1) + (
+            f" The encoder was fine-tuned first ({card['fine_tune']['epochs_run']} epochs; see fine_tune/)."
+        )
     write_card(folder, card)
     matrices = {
         f"{task}: {n}": (m["confusion"]["labels"], m["confusion"]["matrix"])
@@ -368,6 +378,28 @@ class _ScaledRegression:
 
     def predict_proba(self, features: np.ndarray, chars: sparse.csr_matrix | None = None) -> np.ndarray:
         return self.regression.predict_proba(self._inputs(features, chars))
+
+
+def _fine_tune_origin(tuned: Path) -> Path:
+    """The encoder a fine-tune folder started from (its card's `base_model`)."""
+    return Path(json.loads((tuned / "model_card.json").read_text())["base_model"]["path"])
+
+
+def _keep_fine_tune(tuned: Path, into: Path) -> dict:
+    """Copy a fine-tune folder's card, metrics and plots `into` a folder; what the refit card says of it."""
+    into.mkdir()
+    for name in ("model_card.json", "MODEL_CARD.md", "metrics.json", "training_curves.png", "confusion_matrix.png"):
+        if (tuned / name).is_file():
+            shutil.copy2(tuned / name, into / name)
+    card = json.loads((tuned / "model_card.json").read_text())
+    return {
+        "version": card["version"],
+        "epochs_run": len(card["epochs"]),
+        "best_epoch": card.get("best_epoch"),
+        "hyperparameters": card["hyperparameters"],
+        "wall_seconds": card.get("wall_seconds"),
+        "own_heads_metrics": {task: {k: m[k] for k in ("accuracy", "macro_f1")} for task, m in card["metrics"].items()},
+    }
 
 
 def _rows(chars: sparse.csr_matrix | None, index: np.ndarray) -> sparse.csr_matrix | None:

@@ -6,9 +6,9 @@ photo credits and copyright lines), folds whitespace and joins title and body wi
 must learn the story, not the outlet: outlet names correlate with news sections in crawled data
 ("스포츠조선 → sports"), and such a shortcut fails on every other outlet.
 
-What of a long article the model reads: the encoder sees the first `max_tokens` tokens of this text
-(title + lead), which measured best among the choices tried (see the default model's card, `ablations`);
-`MAX_BODY_CHARS` bounds the work for very long bodies (the character n-gram branch reads the whole text).
+What of a long article the model reads within `max_tokens` is the token side's job
+(`streamproc.inference.truncation.token_ids`: title + lead and the end of the body, as the model's manifest
+says); `MAX_BODY_CHARS` bounds the work for very long bodies (the character n-gram branch reads the whole text).
 """
 
 from __future__ import annotations

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from streamproc.config import Settings
 from streamproc.errors import UserError
+from streamproc.inference.multihead import MultiHeadClassifier
 from streamproc.inference.predictor import load_model
 from streamproc_models.defaults import ensure_default_models
 from streamproc_models.encoder import ENCODER_NAME
@@ -67,7 +69,16 @@ def test_fine_tune_replaces_the_fast_default(rebuilt: Path, tmp_path: Path) -> N
     tuned = ensure_default_models(settings, fine_tune=True, say=lambda _: None)
     assert fast.parent.name == "default-fast" and tuned.parent.name == "default-finetuned"
     assert settings.default_model_dir.resolve() == tuned.resolve()
+    # The fine-tuned encoder carries the fused heads (n-gram branch included), refitted on every training row;
+    # the fine-tune's own card and curves are kept, its scratch folder is gone.
     card = json.loads((tuned / "model_card.json").read_text())
-    assert card["hyperparameters"]["epochs"] == 3 and len(card["epochs"]) >= 1
-    assert (tuned / "training_curves.png").is_file()
+    assert card["fine_tune"]["hyperparameters"]["epochs"] == 3 and card["fine_tune"]["epochs_run"] >= 1
+    assert card["hyperparameters"]["char_ngrams"] and "fine-tuned" in card["summary"]
+    assert (tuned / "fine_tune" / "training_curves.png").is_file()
+    assert (tuned / "fine_tune" / "model_card.json").is_file()
+    assert json.loads((tuned / "streamproc_model.json").read_text())["base_model"] == str(store / ENCODER_NAME)
+    assert not [p.name for p in store.iterdir() if p.name.startswith(".fine-tune-")]
+    fast_encoder = MultiHeadClassifier.load(fast).encoder.state_dict()
+    tuned_encoder = MultiHeadClassifier.load(tuned).encoder.state_dict()
+    assert any(not torch.equal(fast_encoder[k], tuned_encoder[k]) for k in fast_encoder)
     assert ensure_default_models(settings, fine_tune=True, say=lambda _: None) == tuned.resolve()
