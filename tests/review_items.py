@@ -59,6 +59,7 @@ def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
 
+
 def index_documents(settings: Settings, docs: list[dict[str, Any]]) -> dict[str, str]:
     """Index `docs` through the worker's Elasticsearch sink; the ids it refused, with the reason."""
 

@@ -82,7 +82,6 @@ class Valkey:
     process: subprocess.Popen | None = None
     durable: bool = False  # append-only file, synced on every write: survives SIGKILL
 
-
     def start(self) -> None:
         """Start in the foreground of a child process and wait for the port."""
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -90,7 +90,9 @@ def test_review_prints_publisher_text_as_plain_text(settings: Settings, stack_en
 
 
 def test_review_with_redis_down_is_one_line(stack_env) -> None:
-    line = _one_error_line(_run(["review"], {**stack_env, "STREAMPROC_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}))
+    line = _one_error_line(
+        _run(["review"], {**stack_env, "STREAMPROC_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    )
     assert "Redis" in line
 
 

@@ -82,9 +82,7 @@ def test_deadletter_sink_delivers_and_refuses_oversized_records_for_good(setting
     topic = settings.topic_deadletter
 
     async def run() -> None:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap_list(), acks="all", max_request_size=10_000
-        )
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_list(), acks="all", max_request_size=10_000)
         await producer.start()
         sink = DeadLetterSink(lambda key, value: producer.send(topic, value, key=key), topic)
         try:
