@@ -73,6 +73,8 @@ class FastSettings:
     # times the NSMC movie reviews: on the training holdout finance macro-F1 0.732 -> 0.749 at C 10, NSMC
     # accuracy 0.805 -> 0.812; more (x9) reaches 0.771 but NSMC falls to 0.793 (finance alone: 0.781 / 0.513).
     source_emphasis: tuple[tuple[str, float], ...] = SOURCE_EMPHASIS
+    # Parts that weigh 1 per row rather than a share (`retrain`'s reviewed labels).
+    per_row_parts: tuple[str, ...] = ()
     # Encoder features are cached here by content hash (None: no cache).
     feature_cache: Path | None = None
 
@@ -240,7 +242,8 @@ def train_fast_model(
         train_x, val_x = features[task]
         train_c, val_c = chars.get(task, (None, None))
         sources = (train_parts or {}).get(task)
-        weights = source_weights(sources, dict(settings.source_emphasis)) if settings.balance_sources else None
+        emphasis = dict(settings.source_emphasis)
+        weights = source_weights(sources, emphasis, settings.per_row_parts) if settings.balance_sources else None
         head = fit_head(train_x, train.labels, settings, train_c, weights)
         unknown = sorted(set(val.labels) - set(head.labels))
         if unknown:
@@ -305,16 +308,26 @@ def score_head(
     return classification_metrics(labels, predicted, head.labels)
 
 
-def source_weights(parts: list[tuple[str, int]] | None, emphasis: dict[str, float] | None = None) -> np.ndarray | None:
+def source_weights(
+    parts: list[tuple[str, int]] | None, emphasis: dict[str, float] | None = None, per_row: tuple[str, ...] = ()
+) -> np.ndarray | None:
     """Sample weights giving each consecutive part the same total weight (mean 1), times its `emphasis`.
 
-    None for a single part.
+    Parts named in `per_row` weigh 1 per row instead (reviewed labels, already repeated as often as they
+    count) and the other parts share the rest. None for a single part.
     """
     if not parts or len(parts) < 2:
         return None
-    shares = {name: (emphasis or {}).get(name, 1.0) for name, _ in parts}
-    total, scale = sum(rows for _, rows in parts), sum(shares.values())
-    return np.concatenate([np.full(rows, total * shares[name] / (scale * rows)) for name, rows in parts if rows])
+    shares = {name: (emphasis or {}).get(name, 1.0) for name, _ in parts if name not in per_row}
+    shared = sum(rows for name, rows in parts if name not in per_row)
+    scale = sum(shares.values())
+    return np.concatenate(
+        [
+            np.ones(rows) if name in per_row else np.full(rows, shared * shares[name] / (scale * rows))
+            for name, rows in parts
+            if rows
+        ]
+    )
 
 
 def _per_part(
@@ -443,6 +456,7 @@ def _card(
             "class_weight": settings.class_weight,
             "balance_sources": settings.balance_sources,
             "source_emphasis": dict(settings.source_emphasis),
+            "per_row_parts": list(settings.per_row_parts),
             "c_grid": list(settings.c_grid if settings.char_ngrams is None else settings.fused_c_grid),
             "char_ngrams": settings.char_ngrams.to_json() if settings.char_ngrams else None,
             "encoder_scale": settings.encoder_scale if settings.char_ngrams else None,

@@ -28,8 +28,9 @@ from streamproc.ingest.model_text import model_text
 from streamproc.review.desk import ReviewDesk
 from streamproc.tasks import TASKS
 from streamproc_models.data import LabeledSet, concat, read_tsv
+from streamproc_models.default_sets import TrainingSets, default_training_sets
 from streamproc_models.evaluation.metrics import classification_metrics
-from streamproc_models.fast_heads import train_fast_model
+from streamproc_models.fast_heads import FastSettings, train_fast_model
 from streamproc_models.registry import promote, serving_folder
 
 VAL_TOLERANCE = 0.01
@@ -38,6 +39,7 @@ GATE_RULE = (
     "and candidate accuracy on held-out reviewed labels >= serving accuracy (tasks with held-out reviews)"
 )
 RETRAINED_NAME = "reviewed"
+REVIEWED_PART = "reviewed labels"  # the reviewed rows among the parts of a task's training data
 # Reviewed labels are few and sit exactly where the model is unsure: each counts this many times in training.
 REVIEW_WEIGHT = 3
 HOLDOUT_FRACTION = 0.3
@@ -102,19 +104,24 @@ def reviewed_labels(desk: ReviewDesk, holdout_fraction: float) -> ReviewedLabels
     )
 
 
-def base_sets(settings: Settings, base_data: Path | None) -> dict[str, tuple[LabeledSet, LabeledSet]]:
-    """(train, val) per task: `<base_data>/<task>/{train,val}.tsv`, else the default model's training sets."""
-    if base_data is None:
-        from streamproc_models.default_sets import default_training_sets
+def base_sets(settings: Settings, base_data: Path | None) -> TrainingSets:
+    """(train, val) per task: `<base_data>/<task>/{train,val}.tsv`, else the default model's training sets.
 
-        return default_training_sets(settings.data_dir).sets
+    The default sets come with the data sets each split is made of, so the candidate's heads weigh them as
+    the default recipe does; a `base_data` folder is one part per split.
+    """
+    if base_data is None:
+        return default_training_sets(settings.data_dir)
     sets: dict[str, tuple[LabeledSet, LabeledSet]] = {}
     for task in TASKS:
         folder = Path(base_data) / task
         if not (folder / "train.tsv").is_file():
             raise UserError(f"no {task}/train.tsv in {base_data}")
         sets[task] = (read_tsv(folder / "train.tsv"), read_tsv(folder / "val.tsv"))
-    return sets
+    files: dict[str, dict[str, Path | None]] = {
+        task: {split: Path(base_data) / task / f"{split}.tsv" for split in ("train", "val")} for task in sets
+    }
+    return TrainingSets(sets, files, [], seed_only=False)
 
 
 def score(folder: Path | Predictor, data: LabeledSet, task: str, device: str = "auto") -> dict[str, float]:
@@ -198,10 +205,16 @@ def retrain(
     if not any(c["train"] for c in counts.values()):
         raise UserError("no reviewed labels to learn from yet (label some with `streamproc review` first)")
     say(f"reviewed labels (train / held out): {json.dumps(counts)}")
-    sets = base_sets(settings, base_data)
+    sources = base_sets(settings, base_data)
+    sets = sources.sets
     training = {
         task: (concat([train, *[reviewed.train[task]] * review_weight]) if task in reviewed.train else train, val)
         for task, (train, val) in sets.items()
+    }
+    # The reviewed rows come last and weigh 1 each (they are already repeated `review_weight` times).
+    train_parts = {
+        task: [*parts, (REVIEWED_PART, len(reviewed.train[task]) * review_weight)] if task in reviewed.train else parts
+        for task, parts in sources.train_parts.items()
     }
     say(f"serving model: {serving}")
     if fine_tune:
@@ -213,7 +226,14 @@ def retrain(
         candidate = train_model(training, base, settings.model_store, FINE_TUNE, RETRAINED_NAME, device=settings.device)
     else:
         candidate = train_fast_model(
-            training, serving / "encoder", settings.model_store, RETRAINED_NAME, device=settings.device
+            training,
+            serving / "encoder",
+            settings.model_store,
+            RETRAINED_NAME,
+            FastSettings(per_row_parts=(REVIEWED_PART,)),
+            device=settings.device,
+            val_parts=sources.val_parts,
+            train_parts=train_parts,
         )
     say(f"candidate model: {candidate}")
     old, new = evaluate_both(serving, candidate, sets, reviewed.holdout, settings.device)

@@ -115,6 +115,13 @@ def test_each_training_source_weighs_the_same() -> None:
     assert emphasised[:2].sum() == pytest.approx(2 * emphasised[2:].sum())
 
 
+def test_reviewed_rows_weigh_one_each_and_the_sources_share_the_rest() -> None:
+    weights = source_weights([("small", 2), ("large", 6), ("reviewed", 4)], per_row=("reviewed",))
+    assert weights is not None and len(weights) == 12 and weights.mean() == pytest.approx(1.0)
+    assert weights[8:].tolist() == [1.0] * 4
+    assert weights[:2].sum() == pytest.approx(weights[2:8].sum()) == pytest.approx(4.0)
+
+
 def test_a_folder_without_the_branch_keeps_format_one(tiny_base: Path, toy_topic: Path, tmp_path: Path) -> None:
     sets = {"topic": (read_tsv(toy_topic / "train.tsv"), read_tsv(toy_topic / "val.tsv"))}
     folder = train_fast_model(
