@@ -238,11 +238,11 @@ def train_fast_model(
     heads: dict[str, FittedHead] = {}
     metrics: dict[str, dict] = {}
     ablation: dict[str, dict] = {}
+    emphasis = dict(settings.source_emphasis)
     for task, (train, val) in sets.items():
         train_x, val_x = features[task]
         train_c, val_c = chars.get(task, (None, None))
         sources = (train_parts or {}).get(task)
-        emphasis = dict(settings.source_emphasis)
         weights = source_weights(sources, emphasis, settings.per_row_parts) if settings.balance_sources else None
         head = fit_head(train_x, train.labels, settings, train_c, weights)
         unknown = sorted(set(val.labels) - set(head.labels))

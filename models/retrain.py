@@ -108,7 +108,7 @@ def base_sets(settings: Settings, base_data: Path | None) -> TrainingSets:
     """(train, val) per task: `<base_data>/<task>/{train,val}.tsv`, else the default model's training sets.
 
     The default sets come with the data sets each split is made of, so the candidate's heads weigh them as
-    the default recipe does; a `base_data` folder is one part per split.
+    the default recipe does; the rows of a `base_data` folder all weigh the same.
     """
     if base_data is None:
         return default_training_sets(settings.data_dir)
@@ -118,10 +118,7 @@ def base_sets(settings: Settings, base_data: Path | None) -> TrainingSets:
         if not (folder / "train.tsv").is_file():
             raise UserError(f"no {task}/train.tsv in {base_data}")
         sets[task] = (read_tsv(folder / "train.tsv"), read_tsv(folder / "val.tsv"))
-    files: dict[str, dict[str, Path | None]] = {
-        task: {split: Path(base_data) / task / f"{split}.tsv" for split in ("train", "val")} for task in sets
-    }
-    return TrainingSets(sets, files, [], seed_only=False)
+    return TrainingSets(sets, files={}, sources=[], seed_only=False)
 
 
 def score(folder: Path | Predictor, data: LabeledSet, task: str, device: str = "auto") -> dict[str, float]:
