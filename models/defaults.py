@@ -10,6 +10,7 @@ current one, swapped atomically, so a worker that starts never sees a half-writt
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -55,8 +56,10 @@ def ensure_default_models(
         )
     else:
         say(f"training data: {', '.join(s.folder for s in data.sources)} from {settings.data_dir}")
-    with tempfile.TemporaryDirectory(prefix=".fine-tune-", dir=settings.model_store) as scratch:
-        tuned = _fine_tune(data, base, Path(scratch), settings.device) if fine_tune else None
+    # Stage 1 of the fine-tune writes to a scratch folder in the store, removed once the heads are refitted.
+    scratch_folder = tempfile.TemporaryDirectory(prefix=".fine-tune-", dir=settings.model_store) if fine_tune else None
+    with scratch_folder or contextlib.nullcontext() as scratch:
+        tuned = _fine_tune(data, base, Path(scratch), settings.device) if scratch else None
         if tuned is not None:
             say(f"encoder fine-tuned ({tuned.name}); fitting the fused heads on its features")
         folder = train_fast_model(
