@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from streamproc.config import Settings
 from streamproc.connections import elasticsearch_client, kafka_python_options, redis_client
+from streamproc.inference.experts import mix
 from streamproc.inference.multihead import read_manifest
 from streamproc.inference.predictor import position_limit
 from streamproc.ingest.validate import Rejection, parse_article
@@ -29,6 +30,7 @@ class NaiveClassifier:
         manifest = read_manifest(model_dir)
         tensors = load_file(str(model_dir / "heads.safetensors"))
         self.labels: dict[str, list[str]] = manifest["tasks"]
+        self.experts = {task: len(domains) for task, domains in manifest.get("experts", {}).items()}
         self.heads = {
             task: (tensors[f"heads.{task}.weight"].float(), tensors[f"heads.{task}.bias"].float())
             for task in self.labels
@@ -53,7 +55,8 @@ class NaiveClassifier:
         for task, pipe in self.pipes.items():
             pooled = pipe(text)[0].float().mean(0)
             weight, bias = self.heads[task]
-            probs = torch.softmax(weight @ pooled + bias, dim=-1)
+            logits = mix((weight @ pooled + bias).unsqueeze(0), self.experts.get(task, 0))[0]
+            probs = torch.softmax(logits, dim=-1)
             top = probs.topk(min(2, len(probs))).values
             margin = 1.0 - float(top[0] - top[1]) if len(top) > 1 else 0.0
             out[task] = (self.labels[task][int(torch.argmax(probs))], margin)

@@ -78,12 +78,13 @@ class CharNgramBranch(nn.Module):
 
     idf: torch.Tensor  # a buffer (saved with the model), declared for the type checker
 
-    def __init__(self, spec: CharNgramSpec, tasks: dict[str, list[str]]) -> None:
+    def __init__(self, spec: CharNgramSpec, widths: dict[str, int]) -> None:
+        """One bag per task, as wide as the task's head (`widths`: task -> outputs)."""
         super().__init__()
         self.spec = spec
         self.register_buffer("idf", torch.ones(spec.buckets))
         self.bags = nn.ModuleDict(
-            {task: nn.EmbeddingBag(spec.buckets, len(labels), mode="sum") for task, labels in tasks.items()}
+            {task: nn.EmbeddingBag(spec.buckets, width, mode="sum") for task, width in widths.items()}
         )
 
     def bag(self, task: str) -> nn.EmbeddingBag:

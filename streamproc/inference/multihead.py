@@ -8,7 +8,9 @@ Folder layout (written by `MultiHeadClassifier.save`, read by `MultiHeadClassifi
 
 The encoder runs once per batch; every head reads the same pooled vector. A model may also have a
 character n-gram branch (`char_ngrams` in the manifest, format `streamproc.multihead/2`): its per-task
-logits are added to the heads' logits. Folders of format 1 (no branch) load unchanged.
+logits are added to the heads' logits. A task may be gated (`experts` in the manifest: task -> the training
+domains; format `streamproc.multihead/3`): its head holds a gate and one expert per domain, mixed by
+`streamproc.inference.experts.mix`. Folders of formats 1 and 2 load unchanged.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from torch import nn
 from transformers import AutoModel, PreTrainedModel
 
 from streamproc.inference.char_ngrams import CharBatch, CharNgramBranch, CharNgramSpec
+from streamproc.inference.experts import head_width, mix
 from streamproc.inference.loss_prediction import LossPredictionHead
 
 FORMAT = "streamproc.multihead/1"
 FORMAT_CHAR = "streamproc.multihead/2"
+FORMAT_EXPERTS = "streamproc.multihead/3"
+FORMATS = (FORMAT, FORMAT_CHAR, FORMAT_EXPERTS)
 MANIFEST = "streamproc_model.json"
 Pooling = Literal["mean", "cls"]
 
@@ -60,18 +65,22 @@ class MultiHeadClassifier(nn.Module):
         dropout: float = 0.1,
         version: str = "unversioned",
         char_ngrams: CharNgramSpec | None = None,
+        experts: dict[str, list[str]] | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.tasks = {task: list(labels) for task, labels in tasks.items()}
+        # task -> the domains of its gated experts (tasks not named have a plain head)
+        self.experts = {task: list(domains) for task, domains in (experts or {}).items() if domains}
+        widths = {task: head_width(len(labels), len(self.experts.get(task, []))) for task, labels in tasks.items()}
         self.pooling: Pooling = pooling
         self.version = version
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
-        self.heads = nn.ModuleDict({task: nn.Linear(hidden, len(labels)) for task, labels in tasks.items()})
+        self.heads = nn.ModuleDict({task: nn.Linear(hidden, width) for task, width in widths.items()})
         self.loss_head_layers = list(loss_head_layers or [])
         self.loss_head = LossPredictionHead(hidden, len(self.loss_head_layers)) if self.loss_head_layers else None
-        self.char_branch = CharNgramBranch(char_ngrams, self.tasks) if char_ngrams else None
+        self.char_branch = CharNgramBranch(char_ngrams, widths) if char_ngrams else None
 
     def head(self, task: str) -> nn.Linear:
         """The task's linear head (typed: `ModuleDict` items are plain modules to the type checker)."""
@@ -92,6 +101,7 @@ class MultiHeadClassifier(nn.Module):
                 raise ValueError("this model has a character n-gram branch: pass `chars` (char_branch.batch(texts))")
             extra = self.char_branch(chars)
             logits = {task: value + extra[task].to(value.dtype) for task, value in logits.items()}
+        logits = {task: mix(value, len(self.experts.get(task, []))) for task, value in logits.items()}
         predicted = None
         if self.loss_head is not None:
             layers = [out.hidden_states[i] for i in self.loss_head_layers]
@@ -116,12 +126,13 @@ class MultiHeadClassifier(nn.Module):
             )
         save_file(tensors, str(directory / "heads.safetensors"))
         manifest = {
-            "format": FORMAT if self.char_branch is None else FORMAT_CHAR,
+            "format": FORMAT_EXPERTS if self.experts else FORMAT if self.char_branch is None else FORMAT_CHAR,
             "version": self.version,
             "pooling": self.pooling,
             "tasks": self.tasks,
             "loss_head_layers": self.loss_head_layers,
             **({"char_ngrams": self.char_branch.spec.to_json()} if self.char_branch is not None else {}),
+            **({"experts": self.experts} if self.experts else {}),
             **(extra or {}),
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
@@ -141,6 +152,7 @@ class MultiHeadClassifier(nn.Module):
             loss_head_layers=manifest.get("loss_head_layers") or None,
             version=manifest.get("version", directory.name),
             char_ngrams=CharNgramSpec(**manifest["char_ngrams"]) if manifest.get("char_ngrams") else None,
+            experts=manifest.get("experts"),
         )
         tensors = load_file(str(directory / "heads.safetensors"))
         model.heads.load_state_dict(_strip(tensors, "heads."))
@@ -156,10 +168,8 @@ class MultiHeadClassifier(nn.Module):
 def read_manifest(directory: Path) -> dict:
     """The parsed `streamproc_model.json` of a multi-head folder."""
     manifest = json.loads((Path(directory) / MANIFEST).read_text())
-    if manifest.get("format") not in (FORMAT, FORMAT_CHAR):
-        raise ValueError(
-            f"{directory}: unknown model format {manifest.get('format')!r}, expected {FORMAT} or {FORMAT_CHAR}"
-        )
+    if manifest.get("format") not in FORMATS:
+        raise ValueError(f"{directory}: unknown model format {manifest.get('format')!r}, expected one of {FORMATS}")
     return manifest
 
 

@@ -11,11 +11,19 @@ import pytest
 import torch
 
 from streamproc.inference.char_ngrams import CharNgramBranch, CharNgramSpec, char_batch
-from streamproc.inference.multihead import FORMAT, FORMAT_CHAR, MultiHeadClassifier, read_manifest
+from streamproc.inference.multihead import FORMAT, FORMAT_CHAR, FORMAT_EXPERTS, MultiHeadClassifier, read_manifest
 from streamproc.inference.predictor import load_model
 from streamproc_models.char_features import count_matrix, fit_idf, tfidf
 from streamproc_models.data import LabeledSet, read_tsv
-from streamproc_models.fast_heads import FastSettings, _ScaledRegression, fold, source_weights, train_fast_model
+from streamproc_models.fast_heads import (
+    FastSettings,
+    _ScaledRegression,
+    fit_gated_experts,
+    fit_head,
+    fold,
+    source_weights,
+    train_fast_model,
+)
 from tests.models.toy_data import toy_rows
 
 SPEC = CharNgramSpec(buckets=2**12)
@@ -47,7 +55,7 @@ def test_fused_fold_equals_regression_probabilities(n_labels: int) -> None:
     regression = _ScaledRegression(3.0, FastSettings()).fit(features, labels, chars)
     weight, bias, char_weight = fold(regression, list(range(n_labels)), n_labels)
     assert char_weight is not None and char_weight.shape == (SPEC.buckets, n_labels)
-    branch = CharNgramBranch(SPEC, {"t": [f"l{i}" for i in range(n_labels)]})
+    branch = CharNgramBranch(SPEC, {"t": n_labels})
     with torch.no_grad():
         branch.idf.copy_(torch.from_numpy(idf))
         branch.bags["t"].weight.copy_(char_weight)
@@ -57,8 +65,9 @@ def test_fused_fold_equals_regression_probabilities(n_labels: int) -> None:
     )
 
 
-def test_partial_label_sets_train_every_class_they_have(tiny_base: Path, tmp_path: Path) -> None:
-    """Two topic sources: one without `culture`, one with only `culture` and `economy`; sentiment has two."""
+@pytest.mark.parametrize("gated", [True, False])
+def test_partial_label_sets_train_every_class_they_have(tiny_base: Path, tmp_path: Path, gated: bool) -> None:
+    """Two topic sources: one without `culture`, one with only `culture` and `economy` (gated experts or one head)."""
     words = {
         "politics": ["정부", "국회", "선거"],
         "economy": ["경제", "주가", "수출"],
@@ -76,7 +85,7 @@ def test_partial_label_sets_train_every_class_they_have(tiny_base: Path, tmp_pat
 
     train, val = labeled(first + second), labeled(val_first + val_second)
     parts = {"topic": [("first", len(val_first)), ("second", len(val_second))]}
-    settings = FastSettings(max_length=16, char_ngrams=SPEC)
+    settings = FastSettings(max_length=16, char_ngrams=SPEC, gated_experts=gated)
     folder = train_fast_model(
         {"topic": (train, val)},
         tiny_base,
@@ -87,7 +96,11 @@ def test_partial_label_sets_train_every_class_they_have(tiny_base: Path, tmp_pat
         val_parts=parts,
         train_parts={"topic": [("first", len(first)), ("second", len(second))]},
     )
-    assert read_manifest(folder)["format"] == FORMAT_CHAR
+    manifest = read_manifest(folder)
+    if gated:
+        assert manifest["format"] == FORMAT_EXPERTS and manifest["experts"] == {"topic": ["first", "second"]}
+    else:
+        assert manifest["format"] == FORMAT_CHAR and "experts" not in manifest
     card = json.loads((folder / "model_card.json").read_text())
     assert card["tasks"]["topic"] == ["culture", "economy", "politics"]
     per_set = card["per_data_set"]["topic"]
@@ -96,7 +109,7 @@ def test_partial_label_sets_train_every_class_they_have(tiny_base: Path, tmp_pat
     assert per_set["first"]["macro_f1"] > 0.8
     assert "| topic | second |" in (folder / "MODEL_CARD.md").read_text()
     ablations = json.loads((folder / "ablations.json").read_text())
-    assert set(ablations["topic"]) == {"fused", "encoder_only"}
+    assert set(ablations["topic"]) == {"fused", "encoder_only"} | ({"shared_head"} if gated else set())
     assert (folder / "ablations.png").is_file() and (folder / "confusion_matrix.png").is_file()
     predictor = load_model(folder, device="cpu", max_tokens=16)
     probabilities = predictor.predict(val.texts).probabilities["topic"]
@@ -131,3 +144,21 @@ def test_a_folder_without_the_branch_keeps_format_one(tiny_base: Path, toy_topic
     model = MultiHeadClassifier.load(folder)
     assert model.char_branch is None
     assert load_model(folder, device="cpu", max_tokens=16).predict(["정부 국회"]).probabilities["topic"].shape == (1, 3)
+
+
+def test_reviewed_labels_are_read_by_every_expert_not_a_domain_of_their_own() -> None:
+    rng = np.random.default_rng(2)
+    labels = [f"l{i % 3}" for i in range(70)]
+    features = rng.normal(size=(70, 6)) + np.array([[i % 3 == k for k in range(6)] for i in range(70)]) * 2
+    texts = [f"{'가나다'[i % 3]} {'마바'[i < 30]}" for i in range(70)]
+    counts = count_matrix(texts, SPEC)
+    chars = tfidf(counts, fit_idf(counts))
+    settings = FastSettings(per_row_parts=("reviewed",))
+    parts = [("news", 30), ("reviews", 30), ("reviewed", 10)]
+    shared = fit_head(features, labels, settings, chars, source_weights(parts, per_row=("reviewed",)))
+    head = fit_gated_experts(features, labels, settings, parts, shared, chars)
+    assert head.experts == ["news", "reviews"] and head.labels == ["l0", "l1", "l2"]
+    assert head.weight.shape == (2 + 2 * 3, 6) and head.char_weight is not None
+    assert head.char_weight.shape == (SPEC.buckets, 8)
+    logits = head.logits(features, chars)
+    assert logits.shape == (70, 3) and np.mean(logits.argmax(1) == np.arange(70) % 3) > 0.9
