@@ -25,7 +25,9 @@ def register(app: typer.Typer, models_app: typer.Typer) -> None:
 
 def retrain_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="build and gate the candidate, do not promote")] = False,
-    fine_tune: Annotated[bool, typer.Option(help="fine-tune the encoder (slow) instead of fast heads")] = False,
+    fine_tune: Annotated[
+        bool, typer.Option(help="the default model's fine-tune recipe (encoder fine-tuned, then fused heads; slow)")
+    ] = False,
     base_data: Annotated[
         Path | None,
         typer.Option(help="folder with topic/ and sentiment/ train.tsv + val.tsv (default: the default sets)"),

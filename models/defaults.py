@@ -10,7 +10,6 @@ current one, swapped atomically, so a worker that starts never sees a half-writt
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -56,26 +55,55 @@ def ensure_default_models(
         )
     else:
         say(f"training data: {', '.join(s.folder for s in data.sources)} from {settings.data_dir}")
-    # Stage 1 of the fine-tune writes to a scratch folder in the store, removed once the heads are refitted.
-    scratch_folder = tempfile.TemporaryDirectory(prefix=".fine-tune-", dir=settings.model_store) if fine_tune else None
-    with scratch_folder or contextlib.nullcontext() as scratch:
-        tuned = _fine_tune(data, base, Path(scratch), settings.device) if scratch else None
-        if tuned is not None:
-            say(f"encoder fine-tuned ({tuned.name}); fitting the fused heads on its features")
+    if fine_tune:
+        folder = fine_tune_and_refit(
+            data, base, settings.model_store, DEFAULT_FINETUNED_NAME, settings.device, fast or FastSettings(), say
+        )
+    else:
         folder = train_fast_model(
             data.sets,
-            tuned / "encoder" if tuned else base,
+            base,
             settings.model_store,
-            DEFAULT_FINETUNED_NAME if tuned else DEFAULT_FAST_NAME,
+            DEFAULT_FAST_NAME,
             fast or FastSettings(),
             data_files=data.files,
             device=settings.device,
             val_parts=data.val_parts,
             train_parts=data.train_parts,
-            fine_tuned=tuned,
         )
     point_link(target, folder)
     return folder
+
+
+def fine_tune_and_refit(
+    data: TrainingSets,
+    base: Path,
+    store: Path,
+    name: str,
+    device: str,
+    fast: FastSettings,
+    say: Callable[[str], None] = print,
+) -> Path:
+    """The fine-tune recipe into `<store>/<name>/<version>`: stage 1, then the fused heads on its encoder.
+
+    Stage 1 writes to a scratch folder in the store, removed once the heads are refitted; the new folder
+    keeps its card and plots in `fine_tune/`.
+    """
+    with tempfile.TemporaryDirectory(prefix=".fine-tune-", dir=store) as scratch:
+        tuned = _fine_tune(data, base, Path(scratch), device)
+        say(f"encoder fine-tuned ({tuned.name}); fitting the fused heads on its features")
+        return train_fast_model(
+            data.sets,
+            tuned / "encoder",
+            store,
+            name,
+            fast,
+            data_files=data.files,
+            device=device,
+            val_parts=data.val_parts,
+            train_parts=data.train_parts,
+            fine_tuned=tuned,
+        )
 
 
 def _fine_tune(data: TrainingSets, base: Path, scratch: Path, device: str) -> Path:

@@ -3,8 +3,10 @@
 1. Reviewed labels (from the review queue in Redis) are split by a hash of the article id: a stable
    `holdout_fraction` is never trained on and scores both models; the rest joins the base training data.
 2. The candidate is built by the fast path (`models.fast_heads.train_fast_model`: new heads on the serving
-   model's own frozen encoder) or, with `fine_tune`, by fine-tuning the base encoder. Each reviewed example
-   counts `REVIEW_WEIGHT` times (they are few, and exactly where the model was unsure).
+   model's own frozen encoder) or, with `fine_tune`, by the default model's fine-tune recipe
+   (`models.defaults.fine_tune_and_refit`: the base encoder fine-tuned, then the fused heads refitted on
+   it). Each reviewed example counts `REVIEW_WEIGHT` times (they are few, and exactly where the model was
+   unsure).
 3. Both models are scored on each task's validation set and on the held-out reviewed labels.
 4. Gate (`GATE_RULE`): promote only if, for every task, the candidate's validation macro-F1 is at least
    the serving model's minus `VAL_TOLERANCE`, and its accuracy on held-out reviewed labels (tasks that have
@@ -17,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -214,20 +216,21 @@ def retrain(
         for task, parts in sources.train_parts.items()
     }
     say(f"serving model: {serving}")
+    fast = FastSettings(per_row_parts=(REVIEWED_PART,))
     if fine_tune:
-        from streamproc_models.defaults import FINE_TUNE
+        from streamproc_models.defaults import fine_tune_and_refit
         from streamproc_models.encoder import ensure_encoder
-        from streamproc_models.training.train import train_model
 
         base = ensure_encoder(settings.model_store, progress=True)
-        candidate = train_model(training, base, settings.model_store, FINE_TUNE, RETRAINED_NAME, device=settings.device)
+        data = replace(sources, sets=training, train_parts=train_parts)
+        candidate = fine_tune_and_refit(data, base, settings.model_store, RETRAINED_NAME, settings.device, fast, say)
     else:
         candidate = train_fast_model(
             training,
             serving / "encoder",
             settings.model_store,
             RETRAINED_NAME,
-            FastSettings(per_row_parts=(REVIEWED_PART,)),
+            fast,
             device=settings.device,
             val_parts=sources.val_parts,
             train_parts=train_parts,

@@ -14,6 +14,7 @@ from streamproc.config import Settings
 from streamproc.connections import redis_client
 from streamproc.review.desk import ReviewDesk
 from streamproc_models.data import read_tsv
+from streamproc_models.encoder import ENCODER_NAME
 from streamproc_models.fast_heads import FastSettings, train_fast_model
 from streamproc_models.registry import promote, serving_folder
 from streamproc_models.retrain import retrain, score
@@ -128,3 +129,28 @@ def test_gate_refuses_a_worse_candidate_and_dry_run_never_promotes(
     assert serving_folder(settings) == before
     listed = runner.invoke(app, ["models", "list"])
     assert "refused" in listed.output
+
+
+@pytest.mark.slow
+def test_fine_tune_retrain_runs_the_default_recipe(serving: tuple[Settings, Path], rebuilt: Path) -> None:
+    """`retrain --fine-tune`: the store's e5 fine-tuned on base data + reviews, then the fused heads refitted."""
+    settings, data = serving
+    (settings.model_store / ENCODER_NAME).symlink_to(rebuilt)  # the session's rebuild, not a download
+    before = serving_folder(settings)
+    _review(settings, before, _corrected_texts(30, seed=7))
+    client = redis_client(settings)
+    try:
+        desk = ReviewDesk(client, settings.review_key_prefix)
+        result = retrain(settings, desk, base_data=data, fine_tune=True, dry_run=True, say=lambda _: None)
+    finally:
+        client.close()
+    candidate = result.candidate_folder
+    assert serving_folder(settings) == before and not result.promoted
+    card = json.loads((candidate / "model_card.json").read_text())
+    assert card["fine_tune"]["epochs_run"] >= 1 and (candidate / "fine_tune" / "training_curves.png").is_file()
+    assert card["hyperparameters"]["char_ngrams"] and card["hyperparameters"]["per_row_parts"] == ["reviewed labels"]
+    assert json.loads((candidate / "streamproc_model.json").read_text())["base_model"] == str(
+        settings.model_store / ENCODER_NAME
+    )
+    assert not [p.name for p in settings.model_store.iterdir() if p.name.startswith(".fine-tune-")]
+    assert card["gate"]["decision"] in ("passed (dry run)", "refused")
