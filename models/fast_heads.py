@@ -316,12 +316,13 @@ def train_fast_model(
         if unknown:
             raise UserError(f"{task}: validation labels {unknown} never occur in the training data")
         parts = (val_parts or {}).get(task) or [(task, len(val))]
+        variants: dict[str, dict] = {}
         if settings.gated_experts and len([n for n, rows in sources or [] if n not in settings.per_row_parts]) > 1:
             head = fit_gated_experts(train_x, train.labels, settings, sources or [], shared, train_c)
-            ablation[task] = {"shared_head": _per_part(shared, val_x, val_c, val.labels, parts)}
+            variants["shared_head"] = _per_part(shared, val_x, val_c, val.labels, parts)
         heads[task] = head
         metrics[task] = score_head(head, val_x, val.labels, val_c)
-        ablation[task] = {"fused": _per_part(head, val_x, val_c, val.labels, parts), **ablation.get(task, {})}
+        ablation[task] = {"fused": _per_part(head, val_x, val_c, val.labels, parts), **variants}
         if train_c is not None:
             plain = fit_head(train_x, train.labels, settings, sample_weight=weights)
             ablation[task]["encoder_only"] = _per_part(plain, val_x, None, val.labels, parts)
