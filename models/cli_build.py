@@ -36,7 +36,7 @@ def build_defaults(
     evaluate: Annotated[bool, typer.Option(help="score the result on every source's validation file")] = True,
     fine_tune: Annotated[
         bool,
-        typer.Option(help="fine-tune the encoder (three epochs), then fit the fused heads on it (~50 min on 2 cores)"),
+        typer.Option(help="fine-tune the encoder (three epochs), then fit the fused heads on it (~45 min on 2 cores)"),
     ] = False,
 ) -> None:
     """Build the default topic + sentiment model (fast heads on the frozen encoder, or fine-tuned) and score it."""

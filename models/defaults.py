@@ -1,7 +1,7 @@
 """Build the default model when it is missing: the base encoder, then topic + sentiment heads on it.
 
 Two recipes: fast heads on the frozen encoder (minutes; what the main job builds), or `fine_tune`: first the
-encoder is fine-tuned with both heads (three epochs, about 13 minutes each on 2 idle cores), then the same fused
+encoder is fine-tuned with both heads (three epochs, 10-13 minutes each on 2 idle cores), then the same fused
 heads as the fast recipe are fitted on the fine-tuned encoder's features, from every training row (the fine-tune
 itself sees a 6,000-row sample per task). The result is a versioned folder
 `<model_store>/default-fast|default-finetuned/<version>`; `<model_store>/default` is a symbolic link to the
