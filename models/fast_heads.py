@@ -203,7 +203,7 @@ def fit_gated_experts(
     relative weights), warm-started from the shared solution (10-90 solver steps instead of about 110).
     Parts in `settings.per_row_parts` are not domains: every expert reads them per row.
     """
-    domains = sorted(name for name, rows in parts if rows and name not in settings.per_row_parts)
+    domains = _domains(parts, settings.per_row_parts)
     single_c = replace(settings, c_grid=(settings.gate_c,), fused_c_grid=(settings.gate_c,))
     sources = [name for name, rows in parts for _ in range(rows)]
     known = [i for i, name in enumerate(sources) if name in domains]
@@ -317,7 +317,7 @@ def train_fast_model(
             raise UserError(f"{task}: validation labels {unknown} never occur in the training data")
         parts = (val_parts or {}).get(task) or [(task, len(val))]
         variants: dict[str, dict] = {}
-        if settings.gated_experts and len([n for n, rows in sources or [] if n not in settings.per_row_parts]) > 1:
+        if settings.gated_experts and len(_domains(sources or [], settings.per_row_parts)) > 1:
             head = fit_gated_experts(train_x, train.labels, settings, sources or [], shared, train_c)
             variants["shared_head"] = _per_part(shared, val_x, val_c, val.labels, parts)
         heads[task] = head
@@ -403,6 +403,11 @@ def source_weights(
             if rows
         ]
     )
+
+
+def _domains(parts: list[tuple[str, int]], per_row: tuple[str, ...]) -> list[str]:
+    """The training data sets a gate tells apart: every non-empty part not read per row, sorted."""
+    return sorted(name for name, rows in parts if rows and name not in per_row)
 
 
 def _per_part(
