@@ -241,8 +241,8 @@ def fold(
     """(weight, bias, n-gram rows) of layers whose softmax equals the scaler + regression's `predict_proba`.
 
     Standardisation (and the encoder scale s) folds as W' = s·W / σ, b' = b - W'·μ; the n-gram columns of
-    the coefficients become the branch's rows as they are (None without n-grams). A binary regression has
-    one row w: softmax over (-z/2, z/2) is sigmoid(z), so its two rows are -w/2 and w/2.
+    the coefficients become the branch's rows of their buckets (the others 0; None without n-grams). A binary
+    regression has one row w: softmax over (-z/2, z/2) is sigmoid(z), so its two rows are -w/2 and w/2.
     """
     scaler: StandardScaler = pipeline.scaler
     regression: LogisticRegression = pipeline.regression
@@ -257,8 +257,8 @@ def fold(
     bias[order] = intercept - scaled @ scaler.mean_
     char_weight = None
     if coef.shape[1] > dense:
-        rows = np.zeros((coef.shape[1] - dense, n_labels), dtype=np.float32)
-        rows[:, order] = coef[:, dense:].T
+        rows = np.zeros((pipeline.buckets, n_labels), dtype=np.float32)
+        rows[np.ix_(pipeline.columns, np.asarray(order))] = coef[:, dense:].T
         char_weight = torch.from_numpy(rows)
     return torch.tensor(weight, dtype=torch.float32), torch.tensor(bias, dtype=torch.float32), char_weight
 
@@ -360,8 +360,9 @@ def train_fast_model(
     card["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
     if fine_tuned is not None:
         card["fine_tune"] = _keep_fine_tune(fine_tuned, folder / "fine_tune")
+        epochs = card["fine_tune"]["epochs_run"]
         card["summary"] = card["summary"].replace(" frozen ", " the fine-tuned ", 1) + (
-            f" The encoder was fine-tuned first ({card['fine_tune']['epochs_run']} epochs; see fine_tune/)."
+            f" The encoder was fine-tuned first ({epochs} epoch{'s' if epochs != 1 else ''}; see fine_tune/)."
         )
     write_card(folder, card)
     matrices = {
@@ -442,18 +443,27 @@ def _char_features(
 
 
 class _ScaledRegression:
-    """Scaler then logistic regression (on [scale · standardised features, n-gram TF-IDF] when given)."""
+    """Scaler then logistic regression (on [scale · standardised features, n-gram TF-IDF] when given).
+
+    The regression reads only the n-gram buckets its training rows use (`columns`): an L2-regularised weight
+    of a bucket no training row has stays 0, so leaving it out changes nothing but the solver's work (about
+    166,000 and 174,000 of the 262,144 buckets for the default sentiment and topic sets).
+    """
 
     def __init__(self, c: float, settings: FastSettings) -> None:
         self.scaler = StandardScaler()
         self.regression = LogisticRegression(C=c, max_iter=3000, class_weight=settings.class_weight)
         self.scale = 1.0
         self.encoder_scale = settings.encoder_scale
+        self.columns = np.zeros(0, dtype=np.int64)
+        self.buckets = 0
 
     def inputs(self, features: np.ndarray, chars: sparse.csr_matrix | None):
-        """What the regression reads: the scaled features, and the n-gram rows beside them when given."""
+        """What the regression reads: the scaled features, and the used n-gram columns beside them when given."""
         dense = self.scaler.transform(features) * self.scale
-        return dense if chars is None else sparse.hstack([sparse.csr_matrix(dense), chars], format="csr")
+        if chars is None:
+            return dense
+        return sparse.hstack([sparse.csr_matrix(dense), chars[:, self.columns]], format="csr")
 
     def fit(
         self,
@@ -464,6 +474,8 @@ class _ScaledRegression:
     ) -> _ScaledRegression:
         self.scaler.fit(features)
         self.scale = 1.0 if chars is None else self.encoder_scale
+        if chars is not None:
+            self.columns, self.buckets = np.unique(chars.indices), chars.shape[1]
         self.regression.fit(self.inputs(features, chars), labels, sample_weight=sample_weight)
         return self
 

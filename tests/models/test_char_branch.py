@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
 
 from streamproc.inference.char_ngrams import CharNgramBranch, CharNgramSpec, char_batch
 from streamproc.inference.multihead import FORMAT, FORMAT_CHAR, FORMAT_EXPERTS, MultiHeadClassifier, read_manifest
@@ -63,6 +65,29 @@ def test_fused_fold_equals_regression_probabilities(n_labels: int) -> None:
     np.testing.assert_allclose(
         torch.softmax(logits, -1).detach().numpy(), regression.predict_proba(features, chars), atol=1e-4
     )
+
+
+def test_buckets_no_training_text_uses_are_left_out_without_changing_the_regression() -> None:
+    rng = np.random.default_rng(2)
+    texts = [f"{'가나다'[i % 3]}{'라마바'[i % 2]} {i % 5}" for i in range(60)]
+    labels = [f"l{i % 3}" for i in range(60)]
+    features = rng.normal(size=(60, 4))
+    unseen = ["가나 새로운 낱말", "완전히 다른 문장 9"]
+    counts = count_matrix(texts + unseen, SPEC)
+    idf = fit_idf(counts[:60])
+    chars, new_chars = tfidf(counts[:60], idf), tfidf(counts[60:], idf)
+    regression = _ScaledRegression(3.0, FastSettings()).fit(features, labels, chars)
+    assert 0 < len(regression.columns) < SPEC.buckets
+    full = LogisticRegression(C=3.0, max_iter=3000, class_weight="balanced", tol=1e-8)
+    dense = regression.scaler.transform(features) * regression.scale
+    full.fit(sparse.hstack([sparse.csr_matrix(dense), chars], format="csr"), labels)
+    new_dense = regression.scaler.transform(features[:2]) * regression.scale
+    expected = full.predict_proba(sparse.hstack([sparse.csr_matrix(new_dense), new_chars], format="csr"))
+    np.testing.assert_allclose(regression.predict_proba(features[:2], new_chars), expected, atol=2e-3)
+    _, _, char_weight = fold(regression, [0, 1, 2], 3)
+    assert char_weight is not None
+    unused = np.setdiff1d(np.arange(SPEC.buckets), regression.columns)
+    assert not char_weight[unused].any() and char_weight[regression.columns].any()
 
 
 @pytest.mark.parametrize("gated", [True, False])

@@ -1,11 +1,12 @@
-"""The fine-tune's fixed number of rows per task is shared equally by its sources."""
+"""The fine-tune's fixed number of rows per task is shared equally by its sources; the quick tune reads the rows
+each source names."""
 
 from __future__ import annotations
 
 import pytest
 
 from streamproc_models.data import LabeledSet
-from streamproc_models.default_sets import balanced_sample
+from streamproc_models.default_sets import QUICK_TUNE_VAL_ROWS, Source, TrainingSets, balanced_sample, quick_tune_sets
 
 
 def _parts(sizes: dict[str, int]) -> tuple[LabeledSet, list[tuple[str, int]]]:
@@ -27,3 +28,37 @@ def test_parts_must_cover_the_data() -> None:
     data, _ = _parts({"a": 10})
     with pytest.raises(ValueError, match="cover"):
         balanced_sample(data, [("a", 9)], 5)
+
+
+def test_the_quick_tune_reads_what_each_source_names_and_leaves_untuned_tasks_out() -> None:
+    train, train_parts = _parts({"short": 900, "long": 300, "all": 200})
+    val, val_parts = _parts({"short": 500, "long": 50, "all": 20})
+    other, other_parts = _parts({"long": 40})
+    sources = [
+        Source("short", "topic", quick_tune_rows=600),
+        Source("long", "topic"),
+        Source("all", "topic", quick_tune_rows=None, quick_tune_repeats=2),
+    ]
+    data = TrainingSets(
+        {"topic": (train, val), "sentiment": (other, other)},
+        files={},
+        sources=sources,
+        seed_only=False,
+        val_parts={"topic": val_parts, "sentiment": other_parts},
+        train_parts={"topic": train_parts, "sentiment": other_parts},
+    )
+    sets = quick_tune_sets(data)
+    assert list(sets) == ["topic"]  # no source of sentiment is tuned on
+    tuned_train, tuned_val = sets["topic"]
+    assert {name: tuned_train.labels.count(name) for name in ("short", "long", "all")} == {
+        "short": 600,
+        "long": 0,
+        "all": 400,
+    }
+    assert {name: tuned_val.labels.count(name) for name in ("short", "long", "all")} == {
+        "short": QUICK_TUNE_VAL_ROWS,
+        "long": 0,
+        "all": 20,
+    }
+    assert set(tuned_train.texts) <= set(train.texts) and len(set(tuned_train.texts)) == 800  # "all" comes twice
+    assert quick_tune_sets(data)["topic"][0].texts == tuned_train.texts  # seeded

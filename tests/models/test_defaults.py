@@ -1,4 +1,5 @@
-"""The default model without the shared data: built once from the seed set on the real encoder, then reused."""
+"""The default model: built once from the seed set on the real (frozen) encoder and reused; with data sets in the
+shared layout, the quick-tune recipe tunes the encoder for one epoch on the short sets they name first."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc.inference.multihead import MultiHeadClassifier
 from streamproc.inference.predictor import load_model
-from streamproc_models.defaults import ensure_default_models
+from streamproc_models.default_sets import DEFAULT_SOURCES
+from streamproc_models.defaults import QUICK_TUNE, ensure_default_models
 from streamproc_models.encoder import ENCODER_NAME
+from streamproc_models.training.train import load_base
+from tests.models.toy_data import SENTIMENT_WORDS, TOPIC_WORDS, write_toy_set
 
 pytestmark = pytest.mark.slow
 
@@ -82,3 +86,28 @@ def test_fine_tune_replaces_the_fast_default(rebuilt: Path, tmp_path: Path) -> N
     tuned_encoder = MultiHeadClassifier.load(tuned).encoder.state_dict()
     assert any(not torch.equal(fast_encoder[k], tuned_encoder[k]) for k in fast_encoder)
     assert ensure_default_models(settings, fine_tune=True, say=lambda _: None) == tuned.resolve()
+
+
+def test_the_quick_tune_recipe_tunes_the_encoder_on_the_short_sets_first(rebuilt: Path, tmp_path: Path) -> None:
+    store, data = tmp_path / "store", tmp_path / "data"
+    store.mkdir()
+    (store / ENCODER_NAME).symlink_to(rebuilt)
+    for source in DEFAULT_SOURCES:  # small separable sets in the shared data's layout
+        write_toy_set(data / source.folder, TOPIC_WORDS if source.task == "topic" else SENTIMENT_WORDS, per_label=12)
+    settings = Settings(model_store=store, data_dir=data, device="cpu")
+    folder = ensure_default_models(settings, quick_tune=True, say=lambda _: None)
+    assert folder.parent.name == "default-quick-tuned" and settings.default_model_dir.resolve() == folder.resolve()
+    assert ensure_default_models(settings, say=lambda _: None) == folder.resolve()  # reused by the main job
+    with pytest.raises(UserError, match="choose one"):
+        ensure_default_models(settings, quick_tune=True, fine_tune=True, say=lambda _: None)
+    card = json.loads((folder / "model_card.json").read_text())
+    assert card["fine_tune"]["hyperparameters"] == QUICK_TUNE.as_dict() and card["fine_tune"]["epochs_run"] == 1
+    stage = json.loads((folder / "fine_tune" / "model_card.json").read_text())["data"]
+    assert stage["topic"]["train"]["rows"] == 3 * 12  # the headlines only: no articles, no AG News
+    assert stage["sentiment"]["train"]["rows"] == 2 * 2 * 12 + 2 * 12  # finance twice, the reviews once
+    assert card["per_data_set"]["topic"].keys() == {s.folder for s in DEFAULT_SOURCES if s.task == "topic"}
+    assert json.loads((folder / "streamproc_model.json").read_text())["base_model"] == str(store / ENCODER_NAME)
+    assert not [p.name for p in store.iterdir() if p.name.startswith(".fine-tune-")]
+    frozen = load_base(rebuilt)[0].state_dict()
+    tuned = MultiHeadClassifier.load(folder).encoder.state_dict()
+    assert any(not torch.equal(frozen[k], tuned[k]) for k in frozen)
