@@ -68,6 +68,15 @@ def concat(parts: list[LabeledSet]) -> LabeledSet:
     return LabeledSet([t for p in parts for t in p.texts], [label for p in parts for label in p.labels])
 
 
+def part_slices(parts: list[tuple[str, int]]) -> list[tuple[str, slice]]:
+    """(name, slice of its rows) of each of `parts` = [(name, rows)], which follow one another."""
+    slices, start = [], 0
+    for name, rows in parts:
+        slices.append((name, slice(start, start + rows)))
+        start += rows
+    return slices
+
+
 def relabel(data: LabeledSet, mapping: dict[str, str]) -> LabeledSet:
     """Labels renamed by `mapping` (labels it does not name stay as they are)."""
     return LabeledSet(data.texts, [mapping.get(label, label) for label in data.labels])

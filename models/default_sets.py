@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamproc.tasks import TASKS
-from streamproc_models.data import LabeledSet, concat, read_tsv, relabel, sample, split_off
+from streamproc_models.data import LabeledSet, concat, part_slices, read_tsv, relabel, sample, split_off
 
 AGNEWS_TO_TOPIC = {"business": "economy", "scitech": "it", "world": "world", "sports": "sports"}
 SEED_DIR = Path(__file__).parent / "seed"
@@ -117,13 +117,15 @@ def quick_tune_sets(data: TrainingSets) -> dict[str, tuple[LabeledSet, LabeledSe
     tuned = {source.folder: source for source in data.sources if source.quick_tune_rows != 0}
     sets: dict[str, tuple[LabeledSet, LabeledSet]] = {}
     for task, (train, val) in data.sets.items():
-        vals = dict(_slices(val, data.val_parts.get(task, [])))
+        vals = dict(part_slices(data.val_parts.get(task, [])))
         picked = [
             (
-                concat([sample(rows, tuned[name].quick_tune_rows, SEED)] * tuned[name].quick_tune_repeats),
-                sample(vals[name], QUICK_TUNE_VAL_ROWS, SEED),
+                concat(
+                    [sample(_rows(train, rows), tuned[name].quick_tune_rows, SEED)] * tuned[name].quick_tune_repeats
+                ),
+                sample(_rows(val, vals[name]), QUICK_TUNE_VAL_ROWS, SEED),
             )
-            for name, rows in _slices(train, data.train_parts.get(task, []))
+            for name, rows in part_slices(data.train_parts.get(task, []))
             if name in tuned
         ]
         if picked:
@@ -131,13 +133,8 @@ def quick_tune_sets(data: TrainingSets) -> dict[str, tuple[LabeledSet, LabeledSe
     return sets
 
 
-def _slices(data: LabeledSet, parts: list[tuple[str, int]]) -> list[tuple[str, LabeledSet]]:
-    """(name, rows) of each consecutive part of `data`."""
-    out, start = [], 0
-    for name, rows in parts:
-        out.append((name, LabeledSet(data.texts[start : start + rows], data.labels[start : start + rows])))
-        start += rows
-    return out
+def _rows(data: LabeledSet, rows: slice) -> LabeledSet:
+    return LabeledSet(data.texts[rows], data.labels[rows])
 
 
 def balanced_sample(data: LabeledSet, parts: list[tuple[str, int]], limit: int, seed: int = SEED) -> LabeledSet:
@@ -162,9 +159,7 @@ def balanced_sample(data: LabeledSet, parts: list[tuple[str, int]], limit: int, 
             if left == 0:
                 break
     picked: list[int] = []
-    start = 0
-    for rows, want in zip(sizes, quota, strict=True):
-        chosen = random.Random(seed).sample(range(rows), want)
-        picked.extend(start + i for i in sorted(chosen))
-        start += rows
+    for (_, rows), want in zip(part_slices(parts), quota, strict=True):
+        chosen = random.Random(seed).sample(range(rows.stop - rows.start), want)
+        picked.extend(rows.start + i for i in sorted(chosen))
     return LabeledSet([data.texts[i] for i in picked], [data.labels[i] for i in picked])

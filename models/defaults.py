@@ -6,8 +6,8 @@ Three recipes, all ending with the fused heads of `models.fast_heads` fitted on 
   finance sentiment 4-5 points better, the article topics 1.5 points up or 2 points down from run to run;
 - `fine_tune`: the encoder first tuned for three epochs on a 6,000-row sample per task with the articles
   (`FINE_TUNE`, 10-13 minutes per epoch on 2 idle cores).
-The tuned recipes keep the stage-1 card and plots in the folder's `fine_tune/`; with the seed set alone they
-keep the encoder frozen. The result is a versioned folder
+The tuned recipes keep the stage-1 card and plots in the folder's `fine_tune/`; with the seed set alone the
+quick tune has nothing to read and keeps the encoder frozen. The result is a versioned folder
 `<model_store>/default-fast|default-quick-tuned|default-finetuned/<version>`; `<model_store>/default` is a
 symbolic link to the current one, swapped atomically, so a worker that starts never sees a half-written model.
 """

@@ -45,7 +45,7 @@ from streamproc.inference.predictor import resolve_device
 from streamproc.inference.truncation import Truncation, token_ids
 from streamproc_models import plots
 from streamproc_models.char_features import count_matrix, fit_idf, tfidf
-from streamproc_models.data import LabeledSet
+from streamproc_models.data import LabeledSet, part_slices
 from streamproc_models.evaluation.metrics import classification_metrics
 from streamproc_models.model_card import describe_data, free_folder, package_versions, versioned_name, write_card
 from streamproc_models.training.batching import collate, sorted_batches
@@ -419,12 +419,9 @@ def _per_part(
     parts: list[tuple[str, int]],
 ) -> dict[str, dict]:
     """Metrics of each named consecutive slice of a validation split."""
-    scores, start = {}, 0
-    for part, rows in parts:
-        stop = start + rows
-        part_chars = None if chars is None else chars[start:stop]
-        scores[part] = score_head(head, features[start:stop], labels[start:stop], part_chars)
-        start = stop
+    scores = {}
+    for part, rows in part_slices(parts):
+        scores[part] = score_head(head, features[rows], labels[rows], None if chars is None else chars[rows])
     return scores
 
 
