@@ -11,21 +11,21 @@ from scipy import sparse
 from sklearn.preprocessing import normalize
 from tqdm import tqdm
 
-from streamproc.inference.char_ngrams import CharNgramSpec, ngram_counts
+from streamproc.inference.char_ngrams import CharNgramSpec, bucket_counts
+
+CHUNK = 256  # texts hashed together (numpy arrays of a few MB)
 
 
 def count_matrix(texts: list[str], spec: CharNgramSpec, desc: str = "char n-grams") -> sparse.csr_matrix:
     """Texts × buckets matrix of n-gram counts."""
-    indptr: list[int] = [0]
-    indices: list[int] = []
-    values: list[int] = []
-    for text in tqdm(texts, desc=desc, unit="text", mininterval=5, leave=False):
-        counts = ngram_counts(text, spec)
-        indices.extend(counts)
-        values.extend(counts.values())
-        indptr.append(len(indices))
+    rows, columns, values = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for start in tqdm(range(0, len(texts), CHUNK), desc=desc, unit="chunk", mininterval=5, leave=False):
+        owner, bucket, count = bucket_counts(texts[start : start + CHUNK], spec)
+        rows.append(owner + start)
+        columns.append(bucket)
+        values.append(count)
     return sparse.csr_matrix(
-        (np.asarray(values, np.float32), np.asarray(indices, np.int64), np.asarray(indptr, np.int64)),
+        (np.concatenate(values).astype(np.float32), (np.concatenate(rows), np.concatenate(columns))),
         shape=(len(texts), spec.buckets),
     )
 

@@ -112,7 +112,8 @@ def fine_tune_and_refit(
     with tempfile.TemporaryDirectory(prefix=".fine-tune-", dir=store) as scratch:
         hp = QUICK_TUNE if quick else FINE_TUNE
         tuned = train_model(stage, base, Path(scratch), hp, name, data.files, device)
-        say(f"encoder fine-tuned ({tuned.name}, {hp.epochs} epoch(s)); fitting the fused heads on its features")
+        epochs = f"{hp.epochs} epoch" + ("" if hp.epochs == 1 else "s")
+        say(f"encoder fine-tuned ({tuned.name}, {epochs}); fitting the fused heads on its features")
         return _fit_heads(data, tuned / "encoder", store, name, device, fast, tuned)
 
 

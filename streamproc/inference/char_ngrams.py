@@ -10,11 +10,9 @@ no vocabulary file and no scikit-learn. The hash is CRC-32 (stable across proces
 
 from __future__ import annotations
 
-import math
-import zlib
-from collections import Counter
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -33,14 +31,58 @@ class CharNgramSpec:
         return asdict(self)
 
 
-def ngram_counts(text: str, spec: CharNgramSpec) -> Counter[int]:
-    """Bucket id -> count of the text's character n-grams (lower-cased, whitespace folded, first `max_chars`)."""
-    text = " ".join(text.lower().split())[: spec.max_chars]
-    counts: Counter[int] = Counter()
-    for n in range(spec.n_min, spec.n_max + 1):
-        for start in range(len(text) - n + 1):
-            counts[zlib.crc32(text[start : start + n].encode("utf-8")) % spec.buckets] += 1
-    return counts
+def bucket_counts(texts: list[str], spec: CharNgramSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(text index, bucket id, count) of every text's character n-grams, sorted by text, then bucket.
+
+    A text is lower-cased, its whitespace folded to single spaces, and cut to its first `max_chars`; an n-gram's
+    bucket is the CRC-32 of its UTF-8 bytes modulo `buckets` (`zlib.crc32`; a lone surrogate counts as its
+    three-byte form). The CRC runs in numpy for the whole batch at once: the register of the n-gram starting at
+    position i is the (n-1)-gram's register fed the bytes of character i+n-1, so each width costs one pass.
+    """
+    folded = [" ".join(text.lower().split())[: spec.max_chars] for text in texts]
+    lengths = np.fromiter(map(len, folded), np.int64, len(folded))
+    codes = np.frombuffer("".join(folded).encode("utf-32-le", "surrogatepass"), np.uint32)
+    owner = np.repeat(np.arange(len(folded)), lengths)
+    following = np.cumsum(lengths)[owner] - np.arange(len(codes)) - 1  # characters after each one in its text
+    char_bytes, byte_count = _utf8(codes)
+    starts = np.arange(len(codes))
+    register = np.full(len(codes), 0xFFFFFFFF, np.uint32)
+    keys = [np.zeros(0, np.int64)]
+    for width in range(1, spec.n_max + 1):
+        last = starts + width - 1
+        fed = byte_count[last]
+        for j in range(int(fed.max(initial=0))):  # four-byte characters are rare: stop at the longest
+            step = _CRC_TABLE[(register ^ char_bytes[last, j]) & 0xFF] ^ (register >> 8)
+            register = np.where(fed > j, step, register)
+        if width >= spec.n_min:
+            bucket = (register ^ np.uint32(0xFFFFFFFF)).astype(np.int64) % spec.buckets
+            keys.append(owner[starts] * spec.buckets + bucket)
+        extendable = following[starts] >= width  # the n-grams with a character after them grow by one
+        starts, register = starts[extendable], register[extendable]
+    unique, count = np.unique(np.concatenate(keys), return_counts=True)
+    return unique // spec.buckets, unique % spec.buckets, count
+
+
+def _utf8(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(characters × 4 UTF-8 bytes, byte count per character) of Unicode code points."""
+    count = 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
+    out = np.zeros((len(codes), 4), np.uint32)
+    for n, lead in ((1, 0x00), (2, 0xC0), (3, 0xE0), (4, 0xF0)):
+        rows = count == n
+        out[rows, 0] = lead | (codes[rows] >> (6 * (n - 1)))
+        for j in range(1, n):  # continuation bytes: 10xxxxxx, six bits each, most significant first
+            out[rows, j] = 0x80 | ((codes[rows] >> (6 * (n - 1 - j))) & 0x3F)
+    return out, count
+
+
+def _crc_table() -> np.ndarray:
+    table = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        table = np.where(table & 1, (table >> 1) ^ np.uint32(0xEDB88320), table >> 1)
+    return table.astype(np.uint32)
+
+
+_CRC_TABLE = _crc_table()
 
 
 @dataclass
@@ -54,22 +96,14 @@ class CharBatch:
 
 def char_batch(texts: list[str], spec: CharNgramSpec, idf: torch.Tensor) -> CharBatch:
     """TF-IDF weighted bags (sublinear tf, L2-normalised), as sklearn's `TfidfTransformer(sublinear_tf=True)`."""
-    ids: list[int] = []
-    weights: list[float] = []
-    offsets: list[int] = []
-    idf_values = idf.tolist()
-    for text in texts:
-        offsets.append(len(ids))
-        counts = ngram_counts(text, spec)
-        bucket = list(counts)
-        raw = [(1.0 + math.log(counts[b])) * idf_values[b] for b in bucket]
-        norm = math.sqrt(sum(w * w for w in raw)) or 1.0
-        ids.extend(bucket)
-        weights.extend(w / norm for w in raw)
+    owner, bucket, count = bucket_counts(texts, spec)
+    weights = (1.0 + np.log(count)) * idf.numpy()[bucket]
+    norms = np.sqrt(np.bincount(owner, weights=weights * weights, minlength=len(texts)))
+    weights = weights / np.where(norms > 0, norms, 1.0)[owner]
     return CharBatch(
-        torch.tensor(ids, dtype=torch.long),
-        torch.tensor(offsets, dtype=torch.long),
-        torch.tensor(weights, dtype=torch.float32),
+        torch.from_numpy(bucket),
+        torch.from_numpy(np.searchsorted(owner, np.arange(len(texts)))),
+        torch.from_numpy(weights.astype(np.float32)),
     )
 
 
