@@ -31,6 +31,10 @@ _BYLINE = re.compile(
     r"(?:[가-힣]{2,4}[ ·,]{1,2}){0,3}[가-힣]{2,4}\s?(?:[가-힣]{1,6}\s)?"
     r"(?:선임|수석|전문|객원|인턴|사진|영상)?\s?(?:기자|특파원|통신원)\s*[=!]"
 )
+# Where a byline can end, and how far before its role word it can start: searched only there, `_BYLINE` costs
+# microseconds instead of backtracking at every syllable of the body (about 0.7 ms per article).
+_ROLE_END = re.compile(r"(?:기자|특파원|통신원)\s*[=!]")
+_BYLINE_REACH = 33  # (4 + 2) × 3 + 4 + 1 + (6 + 1) + 2 + 1 characters of `_BYLINE` before its role word
 # A body's closing "김연지 기자" / "김연지 기자 kim@..." (only at the very end of a body).
 _CLOSING_BYLINE = re.compile(r"(?:^|\s)[가-힣]{2,4}\s?(?:기자|특파원|통신원)[.\s]*$")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -44,6 +48,18 @@ _COPYRIGHT = re.compile(
 _BROADCAST = re.compile(r"◀[^▶]{0,20}▶|[A-Za-z가-힣]{1,10}\s?뉴스\s?[가-힣]{2,4}입니다\.?")
 _SPACE = re.compile(r"\s+")
 _EMPTY_BRACKETS = re.compile(rf"{_OPEN}\s*{_CLOSE}")
+# In order, each with the literals one of which any match contains (a text with none of them is not searched).
+_PATTERNS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    (_COPYRIGHT, ()),
+    (_EMAIL, ("@",)),
+    (_URL, ()),
+    (_SQUARE_TAG, ()),
+    (_TAG, ()),
+    (_BROADCAST, ("◀", "뉴스")),
+    (_CREDIT, ()),
+    (_BYLINE, ("기자", "특파원", "통신원")),
+    (_EMPTY_BRACKETS, ()),
+)
 
 
 def strip_boilerplate(text: str, body: bool = True) -> str:
@@ -52,14 +68,29 @@ def strip_boilerplate(text: str, body: bool = True) -> str:
     `body=False` (titles, headlines) keeps a trailing "… 기자", which there is content, not a byline.
     """
     text = text.replace('""', '"')
-    for pattern in (_COPYRIGHT, _EMAIL, _URL, _SQUARE_TAG, _TAG, _BROADCAST, _CREDIT, _BYLINE, _EMPTY_BRACKETS):
-        text = pattern.sub(" ", text)
+    for pattern, needs in _PATTERNS:
+        if not needs or any(literal in text for literal in needs):
+            text = pattern.sub(" ", text) if pattern is not _BYLINE else _drop_bylines(text)
     if body:
         text = _CLOSING_BYLINE.sub(" ", text)
     text = _SPACE.sub(" ", text).strip().lstrip("= ")
     if text.count('"') % 2:  # a quote left over from the crawler's CSV quoting
         text = text[1:] if text.startswith('"') else text[:-1] if text.endswith('"') else text
     return text.strip()
+
+
+def _drop_bylines(text: str) -> str:
+    """`_BYLINE.sub(" ", text)`, searching only the stretch before each place where a byline can end.
+
+    Exact: a byline cannot contain "=" or "!", so a match never spans two of those places.
+    """
+    parts, done = [], 0
+    for end in _ROLE_END.finditer(text):
+        match = _BYLINE.search(text, max(done, end.start() - _BYLINE_REACH), end.end())
+        if match:
+            parts += [text[done : match.start()], " "]
+            done = match.end()
+    return "".join(parts) + text[done:]
 
 
 def model_text(title: str, body: str) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
 from streamproc.ingest.article import Article
-from streamproc.ingest.model_text import MAX_BODY_CHARS, model_text, strip_boilerplate
+from streamproc.ingest.model_text import _BYLINE, MAX_BODY_CHARS, _drop_bylines, model_text, strip_boilerplate
 from streamproc_models.data import read_tsv
 
 
@@ -74,3 +75,18 @@ def test_serving_and_training_read_the_same_text(tmp_path: Path) -> None:
     path = tmp_path / "train.tsv"
     path.write_text(f"title\tbody\tlabel\n{title}\t{body}\tsports\n", encoding="utf-8")
     assert read_tsv(path).texts == [article.text] == ["프로농구 개막\n프로농구가 개막했다."]
+
+
+def test_the_windowed_byline_search_removes_exactly_what_the_full_search_removes() -> None:
+    # Strings dense in bylines' parts: adjacent bylines, long name lists, "=" and "!" in odd places.
+    atoms = ["기자", "특파원", "통신원", " ", "  ", "=", "!", "·", ",", "\n", "a"]
+    atoms += ["김", "박초롱", "선임", "사진", "중국"]
+    rng = random.Random(11)
+    texts = ["(서울=연합뉴스) 박초롱 기자 = 본문 김남권 김보경 기자 = 둘째", "기자 기자 = 기자=기자!"]
+    texts += ["".join(rng.choice(atoms) for _ in range(rng.randrange(1, 50))) for _ in range(3000)]
+    removed = 0
+    for text in texts:
+        expected = _BYLINE.sub(" ", text)
+        assert _drop_bylines(text) == expected, text
+        removed += expected != text
+    assert removed > 500  # the strings did exercise the byline pattern
