@@ -444,7 +444,8 @@ class _ScaledRegression:
 
     The regression reads only the n-gram buckets its training rows use (`columns`): an L2-regularised weight
     of a bucket no training row has stays 0, so leaving it out changes nothing but the solver's work (about
-    166,000 and 174,000 of the 262,144 buckets for the default sentiment and topic sets).
+    166,000 and 174,000 of the 262,144 buckets for the default sentiment and topic sets). The solver's stopping
+    point moves within its tolerance: the fast default's val accuracy moved by 1 of 303 articles.
     """
 
     def __init__(self, c: float, settings: FastSettings) -> None:

@@ -14,6 +14,8 @@ says); `MAX_BODY_CHARS` bounds the work for very long bodies (the character n-gr
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import partial
 
 MAX_BODY_CHARS = 4000
 
@@ -48,18 +50,6 @@ _COPYRIGHT = re.compile(
 _BROADCAST = re.compile(r"◀[^▶]{0,20}▶|[A-Za-z가-힣]{1,10}\s?뉴스\s?[가-힣]{2,4}입니다\.?")
 _SPACE = re.compile(r"\s+")
 _EMPTY_BRACKETS = re.compile(rf"{_OPEN}\s*{_CLOSE}")
-# In order, each with the literals one of which any match contains (a text with none of them is not searched).
-_PATTERNS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
-    (_COPYRIGHT, ()),
-    (_EMAIL, ("@",)),
-    (_URL, ()),
-    (_SQUARE_TAG, ()),
-    (_TAG, ()),
-    (_BROADCAST, ("◀", "뉴스")),
-    (_CREDIT, ()),
-    (_BYLINE, ("기자", "특파원", "통신원")),
-    (_EMPTY_BRACKETS, ()),
-)
 
 
 def strip_boilerplate(text: str, body: bool = True) -> str:
@@ -68,9 +58,9 @@ def strip_boilerplate(text: str, body: bool = True) -> str:
     `body=False` (titles, headlines) keeps a trailing "… 기자", which there is content, not a byline.
     """
     text = text.replace('""', '"')
-    for pattern, needs in _PATTERNS:
+    for remove, needs in _REMOVALS:
         if not needs or any(literal in text for literal in needs):
-            text = pattern.sub(" ", text) if pattern is not _BYLINE else _drop_bylines(text)
+            text = remove(text)
     if body:
         text = _CLOSING_BYLINE.sub(" ", text)
     text = _SPACE.sub(" ", text).strip().lstrip("= ")
@@ -91,6 +81,24 @@ def _drop_bylines(text: str) -> str:
             parts += [text[done : match.start()], " "]
             done = match.end()
     return "".join(parts) + text[done:]
+
+
+def _blank(pattern: re.Pattern[str]) -> Callable[[str], str]:
+    return partial(pattern.sub, " ")
+
+
+# In order, each with the literals one of which any match contains (a text with none of them is not searched).
+_REMOVALS: tuple[tuple[Callable[[str], str], tuple[str, ...]], ...] = (
+    (_blank(_COPYRIGHT), ()),
+    (_blank(_EMAIL), ("@",)),
+    (_blank(_URL), ()),
+    (_blank(_SQUARE_TAG), ()),
+    (_blank(_TAG), ()),
+    (_blank(_BROADCAST), ("◀", "뉴스")),
+    (_blank(_CREDIT), ()),
+    (_drop_bylines, ()),
+    (_blank(_EMPTY_BRACKETS), ()),
+)
 
 
 def model_text(title: str, body: str) -> str:
