@@ -30,10 +30,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(MAKE) --no-print-directory typecheck
 
-# mypy cannot follow setup.py's package_dir mapping (models/ imports as streamproc_models): a link shows it.
 typecheck: install
-	mkdir -p .mypy-path && ln -sfn ../models .mypy-path/streamproc_models
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .mypy-path
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

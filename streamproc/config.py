@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamproc.errors import UserError
+from streamproc.tasks import TaskSet, load_tasks
 
 ENV_PREFIX = "STREAMPROC_"
 DEFAULT_HOME = Path.home() / ".cache" / "streamproc"
@@ -79,9 +82,14 @@ class Settings(BaseSettings):
 
     # --- Models and inference --------------------------------------------------------------------
     model_store: Path = Field(DEFAULT_HOME / "models", description="where built and trained models live")
-    multitask_model_dir: Path | None = Field(None, description="one encoder with topic + sentiment heads")
-    topic_model_dir: Path | None = None
-    sentiment_model_dir: Path | None = None
+    tasks_file: Path | None = Field(
+        None, description="the task file (TOML) naming the tasks and their labels; default: the built-in one"
+    )
+    multitask_model_dir: Path | None = Field(None, description="one encoder with a head per task (a model link)")
+    task_model_dirs: dict[str, Path] = Field(
+        default_factory=dict,
+        description='separate model folders per task instead, as JSON: {"task": "folder", ...}',
+    )
     data_dir: Path = Field(Path("../shared/data"), description="labeled TSV sets used to build default models")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int | None = Field(None, ge=1, description="CPU threads for inference; default: torch's")
@@ -92,7 +100,7 @@ class Settings(BaseSettings):
     uncertainty_strategy: UncertaintyStrategy = "margin"
     # 0.9 with margin queues about 16% of Korean headlines under the default model (README, Models).
     review_threshold: float = Field(
-        0.9, ge=0, description="an article goes to review when its uncertainty (topic or sentiment) >= this"
+        0.9, ge=0, description="an article goes to review when its uncertainty (any reviewed task) >= this"
     )
     review_share: float | None = Field(
         None,
@@ -152,19 +160,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _check_models(self) -> Settings:
-        if (self.topic_model_dir is None) != (self.sentiment_model_dir is None):
-            raise ValueError("set both STREAMPROC_TOPIC_MODEL_DIR and STREAMPROC_SENTIMENT_MODEL_DIR, or neither")
-        return self
-
-    @model_validator(mode="after")
     def _check_workable(self) -> Settings:
         """Refuse at once what would only fail later: a model folder that is not there, back-offs that invert."""
-        for name in ("multitask_model_dir", "topic_model_dir", "sentiment_model_dir"):
-            directory = getattr(self, name)
+        folders = [("MULTITASK_MODEL_DIR", self.multitask_model_dir)]
+        folders += [(f"TASK_MODEL_DIRS[{task}]", folder) for task, folder in self.task_model_dirs.items()]
+        for name, directory in folders:
             if directory is not None and not directory.expanduser().is_dir():
                 raise ValueError(
-                    f"{ENV_PREFIX}{name.upper()}: no model in {directory} (no such directory): point it at a model "
+                    f"{ENV_PREFIX}{name}: no model in {directory} (no such directory): point it at a model "
                     "folder, or unset it to use the default built by `streamproc models build-defaults`"
                 )
         if self.sink_retry_initial > self.sink_retry_max:
@@ -173,6 +176,11 @@ class Settings(BaseSettings):
                 f"{ENV_PREFIX}SINK_RETRY_MAX ({self.sink_retry_max})"
             )
         return self
+
+    @cached_property
+    def tasks(self) -> TaskSet:
+        """The tasks of `tasks_file` (the built-in task file when it is not set)."""
+        return load_tasks(self.tasks_file)
 
     @cached_property
     def default_model_dir(self) -> Path:
@@ -184,6 +192,21 @@ class Settings(BaseSettings):
         return [server.strip() for server in self.kafka_bootstrap_servers.split(",")]
 
 
+# One folder per task used to be one variable per task (STREAMPROC_<TASK>_MODEL_DIR); a user who still sets one
+# must not silently get the multi-task model instead.
+_RETIRED_MODEL_DIR = re.compile(rf"^{ENV_PREFIX}(?!MULTITASK_)[A-Z0-9_]+_MODEL_DIR$")
+
+
+def _refuse_retired_settings() -> None:
+    for name in sorted(os.environ):
+        if _RETIRED_MODEL_DIR.match(name):
+            task = name.removeprefix(ENV_PREFIX).removesuffix("_MODEL_DIR").lower()
+            raise UserError(
+                f"config error: {name} is no longer read: set {ENV_PREFIX}TASK_MODEL_DIRS="
+                f'\'{{"{task}": "{os.environ[name]}", ...}}\' (one entry per task) instead'
+            )
+
+
 def _setting_name(loc: tuple[int | str, ...]) -> str:
     field = str(loc[0]) if loc else "settings"
     return ENV_PREFIX + field.upper() if field != "__root__" else "settings"
@@ -191,8 +214,9 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
 
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings; a bad value raises `UserError` naming the environment variable to fix."""
+    _refuse_retired_settings()
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
         message = error["msg"].removeprefix("Value error, ")
@@ -201,3 +225,8 @@ def load_settings(**overrides: Any) -> Settings:
         given = error.get("input")
         shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
         raise UserError(f"config error: {_setting_name(error['loc'])}: {message}{shown}") from None
+    try:
+        settings.tasks  # noqa: B018 (read now: a task file that cannot be used is a config error at once)
+    except UserError as exc:
+        raise UserError(f"config error: {ENV_PREFIX}TASKS_FILE: {exc}") from None
+    return settings

@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 
 from streamproc.config import Settings
 from streamproc.connections import async_elasticsearch_client, async_redis_client
+from streamproc.ingest.model_text import model_text
+from streamproc.review.queue import ReviewQueue
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
-from streamproc.sinks.review_queue import ReviewQueue
 
 TOPICS = ["politics", "economy", "society", "culture", "world", "it"]
 SENTIMENTS = ["positive", "neutral", "negative"]
@@ -47,11 +48,17 @@ def push(settings: Settings, documents: list[dict[str, Any]], max_size: int = 10
     async def run() -> int:
         client = async_redis_client(settings)
         try:
-            return await ReviewQueue(client, settings.review_key_prefix, max_size).push(documents)
+            queue = ReviewQueue(client, settings.review_key_prefix, settings.tasks.names, max_size)
+            return await queue.push([(doc, text_of(doc)) for doc in documents])
         finally:
             await client.aclose()
 
     return run_coroutine(run())
+
+
+def text_of(doc: dict[str, Any]) -> str:
+    """The model input the worker would have built for a document."""
+    return model_text(doc.get("title") or "", doc.get("body") or "")
 
 
 def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -1,9 +1,9 @@
 """The dependency rules, read from the source: training uses the runtime, never the other way round, and every
 third-party import is declared in pyproject.toml in the place its code needs it.
 
-- `streamproc/` (the runtime) never imports `streamproc_models` (the training code in `models/`) at module
-  level; only the composing entry points (the CLI, the main job and the benchmarks) do, inside the command
-  functions, so a runtime-only install runs the worker and the operations commands.
+- `streamproc/` (the runtime) never imports `streamproc_models` (the training code in `models/`): the training
+  code reaches the runtime through the entry points it declares in pyproject.toml (`streamproc.plugins`), so a
+  runtime-only install runs the worker and the operations commands.
 - `streamproc/` imports at module level only the runtime dependencies; inside functions also the `local` extra
   (the embedded stack), and in the entry points the `train` extra.
 - `models/` imports the runtime and the `train` extra; `tests/` anything declared.
@@ -12,21 +12,23 @@ third-party import is declared in pyproject.toml in the place its code needs it.
 from __future__ import annotations
 
 import ast
+import importlib
 import sys
 import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import packages_distributions
+from importlib.metadata import entry_points, packages_distributions
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from streamproc.cli.extras import TRAINING_IMPORTS
+from streamproc.plugins import COMMANDS_GROUP, TRAINING_GROUP
 from tests.paths import REPO_ROOT
 
 FIRST_PARTY = {"streamproc", "streamproc_models", "tests"}
 TRAINING_PACKAGE = "streamproc_models"
-# The composing entry points: they may import the training code and its libraries, inside functions only.
+# The composing entry points: they may import the training extra's libraries, inside functions only.
 ENTRY_POINTS = ("streamproc/cli/", "streamproc/demo/", "streamproc/bench/")
 
 
@@ -95,16 +97,22 @@ def _allowed(item: Import) -> tuple[str, ...]:
     return ("runtime", "local", "train") if item.file.startswith(ENTRY_POINTS) else ("runtime", "local")
 
 
-def test_runtime_never_imports_the_training_code_at_module_level() -> None:
-    wrong = [i for i in _imports("streamproc") if i.name == TRAINING_PACKAGE and not i.in_function]
-    assert not wrong, f"module-level imports of the training code in the runtime: {', '.join(map(str, wrong))}"
-
-
-def test_only_the_entry_points_import_the_training_code_on_call() -> None:
-    wrong = [i for i in _imports("streamproc") if i.name == TRAINING_PACKAGE and not i.file.startswith(ENTRY_POINTS)]
+def test_runtime_never_imports_the_training_code() -> None:
+    wrong = [i for i in _imports("streamproc") if i.name == TRAINING_PACKAGE]
     assert not wrong, f"the runtime imports the training code: {', '.join(map(str, wrong))}"
-    # the rule has teeth: the entry points do compose both (else this test would pass vacuously)
-    assert any(i.name == TRAINING_PACKAGE for i in _imports("streamproc/cli"))
+    # the rule has teeth: the training code does use the runtime (else this test would say little)
+    assert any(i.name == "streamproc" for i in _imports("models"))
+
+
+def test_the_training_code_reaches_the_runtime_through_its_entry_points() -> None:
+    groups = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert set(groups) == {COMMANDS_GROUP, TRAINING_GROUP}
+    for group in groups.values():
+        for target in group.values():
+            module, _, attribute = target.partition(":")
+            assert module.startswith(TRAINING_PACKAGE + ".") and hasattr(importlib.import_module(module), attribute)
+    # and they are installed: the runtime finds them the way it looks for them
+    assert {e.value for e in entry_points(group=COMMANDS_GROUP)} == set(groups[COMMANDS_GROUP].values())
 
 
 def test_the_scan_tells_module_level_from_function_level() -> None:

@@ -26,7 +26,6 @@ RUN pip install --index-url "${TORCH_INDEX_URL}" "${TORCH_SPEC}"
 
 COPY pyproject.toml README.md ./
 COPY streamproc ./streamproc
-COPY setup.py ./
 COPY models ./models
 # The runtime only: the worker and `stack up` need no training extra (scikit-learn, SciPy, matplotlib: about
 # 290 MB); `models/` is copied because the package ships it, its libraries are not installed.

@@ -1,4 +1,4 @@
-"""`streamproc bench pipeline` (and the CPU-path benchmark), registered on the `bench` sub-command."""
+"""`streamproc bench pipeline`, registered on the `bench` sub-command."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ console = Console()
 def register(bench_app: typer.Typer) -> None:
     """Add the pipeline benchmarks to `bench_app`."""
     bench_app.command("pipeline")(bench_pipeline)
-    bench_app.command("cpu-path")(bench_cpu_path)
 
 
 def bench_pipeline(
@@ -87,60 +86,3 @@ def bench_pipeline(
 
 def _length(value: str) -> Literal["headline", "article"]:
     return "article" if value == "article" else "headline"
-
-
-def bench_cpu_path(
-    model_dir: Annotated[Path | None, typer.Option(help="model folder; default: the configured/default model")] = None,
-    max_per_set: Annotated[int, typer.Option(min=1, help="seeded sample of each validation set")] = 500,
-    max_tokens: Annotated[int | None, typer.Option(help="default: STREAMPROC_MAX_TOKENS")] = None,
-    threads: Annotated[int | None, typer.Option(help="torch threads; default: STREAMPROC_TORCH_THREADS")] = None,
-    json_out: Annotated[Path, typer.Option("--json", help="result file (PNG beside it)")] = Path("bench-cpu-path.json"),
-) -> None:
-    """float32 vs int8 encoder on CPU: speed-up and accuracy change on every validation set, side by side."""
-    import json
-
-    from rich.table import Table
-
-    from streamproc.bench.cpu_path import bench_cpu_path as run_bench
-    from streamproc.bench.cpu_path import cpu_path_plot
-
-    settings = load_settings()
-    folder = Path(model_dir or settings.multitask_model_dir or settings.default_model_dir)
-    if not (folder / "streamproc_model.json").is_file():
-        raise UserError(f"no multi-head model in {folder}: build one with `streamproc models build-defaults`")
-    if not any(Path(settings.data_dir).glob("*/val.tsv")):
-        raise UserError(f"no validation sets (*/val.tsv) under {settings.data_dir}: set STREAMPROC_DATA_DIR")
-    result = run_bench(folder, settings.data_dir, max_per_set, max_tokens or settings.max_tokens, threads)
-    table = Table(
-        "validation set",
-        "task",
-        "n",
-        "acc f32",
-        "acc int8",
-        "F1 f32",
-        "F1 int8",
-        "agree",
-        "art/s f32",
-        "art/s int8",
-        "speed-up",
-        title=f"float32 vs int8, {result['torch_threads']} torch threads",
-    )
-    for row in result["sets"]:
-        f32, i8 = row["float32"], row["int8"]
-        table.add_row(
-            row["set"],
-            row["task"],
-            str(row["n"]),
-            f"{f32['accuracy']:.3f}",
-            f"{i8['accuracy']:.3f}",
-            f"{f32['macro_f1']:.3f}",
-            f"{i8['macro_f1']:.3f}",
-            f"{row['agreement']:.3f}",
-            f"{f32['articles_per_second']:.1f}",
-            f"{i8['articles_per_second']:.1f}",
-            f"{row['speedup']:.2f}x",
-        )
-    console.print(table)
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    console.print(f"written: {json_out} and {cpu_path_plot(result, json_out.with_suffix('.png'))}")

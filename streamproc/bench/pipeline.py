@@ -105,13 +105,14 @@ def _raw_model(options: BenchOptions, texts: list[tuple[str, str]]) -> dict:
     predictor = load_pipeline_predictor(settings)
     joined = [_text(pair) for pair in texts]
     batches = [joined[i : i + options.batch_size] for i in range(0, len(joined), options.batch_size)]
-    classify(predictor, batches[0], settings.uncertainty_strategy)  # warm-up
+    tasks, reviewed = settings.tasks.names, settings.tasks.reviewed
+    classify(predictor, batches[0], settings.uncertainty_strategy, tasks, reviewed)  # warm-up
     seconds, per_batch, cpu_started = [], [], time.process_time()
     for _ in tqdm(range(options.repeats), desc="raw model", unit=" pass", leave=False):
         started = time.perf_counter()
         for batch in batches:
             tick = time.perf_counter()
-            classify(predictor, batch, settings.uncertainty_strategy)
+            classify(predictor, batch, settings.uncertainty_strategy, tasks, reviewed)
             per_batch.append(time.perf_counter() - tick)
         seconds.append(time.perf_counter() - started)
     del predictor

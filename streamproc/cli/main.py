@@ -21,7 +21,7 @@ from streamproc.errors import UserError
 from streamproc.redact import install_log_redaction, redact
 
 app = typer.Typer(
-    help="Streaming news classification: Kafka -> topic + sentiment -> Elasticsearch + review queue.",
+    help="Streaming news classification: Kafka -> the task file's models -> Elasticsearch + review queue.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -170,38 +170,33 @@ def demo(
 
     run_main_job(load_settings(), samples, console)
     if review:
-        from streamproc.demo.main_job import SAMPLES, _run_worker_until_done
+        from streamproc.demo.main_job import SAMPLES, run_worker_until_done
         from streamproc.demo.review_loop import run_review_loop
 
-        run_review_loop(load_settings(), samples or SAMPLES, console, _run_worker_until_done)
+        run_review_loop(load_settings(), samples or SAMPLES, console, run_worker_until_done)
 
 
 register_operations(app)
 
 
-def _register_model_commands() -> None:
+def _register_plugin_commands() -> None:
+    """`streamproc models`, `streamproc bench` and the commands installed packages add (`streamproc.plugins`)."""
     from streamproc.bench.cli import register as register_pipeline_bench
-    from streamproc_models.active_learning.cli import register as register_active_learning
-    from streamproc_models.cli_build import register as register_build
-    from streamproc_models.cli_registry import register as register_registry
-    from streamproc_models.cli_train import register as register_train
+    from streamproc.plugins import register_commands
 
-    models_app = typer.Typer(help="Build the base encoder and the default model.", no_args_is_help=True)
-    register_build(models_app)
-    register_registry(app, models_app)
-    app.add_typer(models_app, name="models")
+    models_app = typer.Typer(help="Model versions, the base encoder and the default model.", no_args_is_help=True)
     bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
-    register_train(app, bench_app)
     register_pipeline_bench(bench_app)
+    register_commands(app, {"models": models_app, "bench": bench_app})
+    app.add_typer(models_app, name="models")
     app.add_typer(bench_app, name="bench")
-    register_active_learning(app)
 
 
 def run() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     setup_logging()
     try:
-        _register_model_commands()
+        _register_plugin_commands()
         app()
     except (UserError, ModuleNotFoundError) as exc:
         module = missing_training_module(exc)

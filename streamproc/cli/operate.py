@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streamproc.config import load_settings
+from streamproc.errors import UserError
 
 console = Console()
 
@@ -49,7 +50,7 @@ def lag(
 
 
 kibana_app = typer.Typer(
-    help="Kibana: import the saved objects (data view, searches, dashboard).", no_args_is_help=True
+    help="Kibana: the saved objects of the task file (data view, searches, charts, dashboard).", no_args_is_help=True
 )
 
 
@@ -63,18 +64,40 @@ def kibana_import(
         str | None, typer.Option(help="user name; the password is asked for or read from STREAMPROC_KIBANA_PASSWORD")
     ] = None,
     space: Annotated[str | None, typer.Option(help="Kibana space id (default space when omitted)")] = None,
-    file: Annotated[Path | None, typer.Option(help="saved objects NDJSON (default: deploy/kibana/...)")] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="saved objects NDJSON (default: generated from the task file)")
+    ] = None,
     ca_certs: Annotated[Path | None, typer.Option(help="CA bundle for an https Kibana")] = None,
 ) -> None:
-    """Import deploy/kibana/saved-objects.ndjson into Kibana (existing objects with the same ids are overwritten)."""
-    from streamproc.kibana import SAVED_OBJECTS, KibanaAuth, import_saved_objects
+    """Import the saved objects of the task file into Kibana (existing objects with the same ids are overwritten)."""
+    from streamproc.kibana.upload import KibanaAuth, import_saved_objects
 
+    if file is not None and not file.is_file():
+        raise UserError(f"no such file: {file}")
+    objects = file.read_bytes() if file is not None else _generated_objects()
     password = None
     if user is not None and api_key is None:
         given = os.environ.get("STREAMPROC_KIBANA_PASSWORD")
         password = SecretStr(given if given is not None else typer.prompt(f"password for {user}", hide_input=True))
     auth = KibanaAuth(SecretStr(api_key) if api_key else None, user, password)
-    console.print(import_saved_objects(url, auth, file or SAVED_OBJECTS, space, ca_certs), markup=False)
+    name = file.name if file is not None else "saved-objects.ndjson"
+    console.print(import_saved_objects(url, auth, objects, space, ca_certs, name=name), markup=False)
+
+
+@kibana_app.command("objects")
+def kibana_objects(
+    out: Annotated[Path, typer.Option("--out", help="where the NDJSON goes")] = Path("saved-objects.ndjson"),
+) -> None:
+    """Write the saved objects of the task file as NDJSON (what `kibana import` posts)."""
+    out.write_bytes(_generated_objects())
+    console.print(f"written: {out}", markup=False)
+
+
+def _generated_objects() -> bytes:
+    from streamproc.kibana.objects import ndjson, saved_objects
+
+    settings = load_settings()
+    return ndjson(saved_objects(settings.tasks, settings.es_index))
 
 
 def register(app: typer.Typer) -> None:

@@ -23,8 +23,7 @@ from streamproc.config import load_settings
 from streamproc.errors import UserError
 from streamproc.redact import redact
 from streamproc.review.desk import ReviewError
-from streamproc.review.service import ReviewService, export_paths, summary_line, write_export
-from streamproc.tasks import TASKS
+from streamproc.review.service import ReviewService, summary_line, write_export
 
 review_app = typer.Typer(
     help="The review queue: claim articles, label / skip / reject them, numbers, export, the web page.",
@@ -61,11 +60,12 @@ def queue_overview(ctx: typer.Context, limit: Annotated[int, typer.Option(help="
         return
     with service() as svc:
         desk = svc.desk
+        tasks = desk.tasks.reviewed
         console.print(f"{desk.size()} articles wait for review")
-        table = Table("uncertainty", "id", *TASKS, "title")
+        table = Table("uncertainty", "id", *tasks, "title")
         for doc_id, score in desk.waiting(limit):
             item = desk.item(doc_id) or {}
-            labels = (plain(item.get(task, {}).get("label", "")) for task in TASKS)
+            labels = (plain((item.get(task) or {}).get("label", "")) for task in tasks)
             table.add_row(f"{score:.3f}", plain(doc_id), *labels, plain(item.get("title"), 60))
         console.print(table)
 
@@ -78,6 +78,7 @@ def next_items(
     name = reviewer_name(reviewer)
     with service() as svc:
         items = svc.desk.claim(name, n)
+        tasks = svc.desk.tasks
     if not items:
         console.print("nothing waits for review")
         return
@@ -90,21 +91,25 @@ def next_items(
         console.print(plain(s.get("body"), 400))
         meta = " · ".join(str(x) for x in (s.get("source"), s.get("lang"), s.get("url")) if x)
         console.print(plain(meta), style="dim")
-        console.print(Text("topic:     ") + plain(summary_line(s, "topic")))
-        console.print(Text("sentiment: ") + plain(summary_line(s, "sentiment")))
-        console.print(Text("labels:    ") + plain(", ".join(item.labels("topic"))), style="dim")
-    console.print("decide with: streamproc review label ID --topic T --sentiment S | skip ID | reject ID")
+        width = max(len(task) for task in tasks.reviewed) + 2
+        for name in tasks.reviewed:
+            console.print(Text(f"{name + ':':<{width}}") + plain(summary_line(s, name)))
+    for name in tasks.reviewed:
+        console.print(Text(f"{name} labels: ") + plain(", ".join(tasks[name].label_names)), style="dim")
+    console.print("decide with: streamproc review label ID --set TASK=LABEL [--set ...] | skip ID | reject ID")
 
 
 @review_app.command("label")
 def label(
     doc_id: Annotated[str, typer.Argument(metavar="ID")],
-    topic: Annotated[str | None, typer.Option(help="the right topic")] = None,
-    sentiment: Annotated[str | None, typer.Option(help="the right sentiment")] = None,
+    choices: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="TASK=LABEL", help="the right label of a task (repeat for several tasks)"),
+    ] = None,
     reviewer: Reviewer = None,
 ) -> None:
-    """Label an article (give the model's own label to say it is right)."""
-    labels = {k: v for k, v in {"topic": topic, "sentiment": sentiment}.items() if v}
+    """Label an article for one or more tasks (give the model's own label to say it is right)."""
+    labels = parse_choices(choices or [])
     with service() as svc:
         outcome = svc.label(doc_id, reviewer_name(reviewer), labels)
     _said(outcome.status, doc_id, "labeled " + ", ".join(f"{k}={v}" for k, v in labels.items()))
@@ -124,6 +129,19 @@ def reject(doc_id: Annotated[str, typer.Argument(metavar="ID")], reviewer: Revie
     with service() as svc:
         outcome = svc.reject(doc_id, reviewer_name(reviewer))
     _said(outcome.status, doc_id, "rejected")
+
+
+def parse_choices(choices: list[str]) -> dict[str, str]:
+    """`TASK=LABEL` options as a mapping; a malformed one or a task named twice is a one-line error."""
+    labels: dict[str, str] = {}
+    for choice in choices:
+        task, sep, value = choice.partition("=")
+        if not sep or not task.strip() or not value.strip():
+            raise UserError(f"--set takes TASK=LABEL, e.g. --set topic=sports; got {choice!r}")
+        if task.strip() in labels:
+            raise UserError(f"--set names {task.strip()!r} twice")
+        labels[task.strip()] = value.strip()
+    return labels
 
 
 def _said(status: str, doc_id: str, what: str) -> None:
@@ -156,14 +174,13 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = 
 
 
 @review_app.command("export")
-def export(
-    out: Annotated[Path, typer.Option("--out", help="a .tsv file (topic; sentiment next to it) or a folder")],
-) -> None:
-    """Reviewed labels as TSV in the training format (`id`, `text`, `label`), one file per task."""
+def export(out: Annotated[Path, typer.Option("--out", help="a folder: one <task>.tsv per reviewed task")]) -> None:
+    """Reviewed labels as TSV in the training format (`id`, `text`, `label`), one file per task; the text is
+    what the models read."""
     with service() as svc:
         written = write_export(svc.desk, out)
-    for task, path in export_paths(out).items():
-        console.print(Text(f"{written[task]:5d} {task} labels -> {path}"))
+    for task, (path, rows) in written.items():
+        console.print(Text(f"{rows:5d} {task} labels -> {path}"))
 
 
 @review_app.command("sync")

@@ -21,6 +21,7 @@ from streamproc.connections import elasticsearch_client, kafka_python_options, r
 from streamproc.errors import UserError
 from streamproc.ingest.article import Article
 from streamproc.ingest.validate import parse_article
+from streamproc.plugins import training
 from streamproc.publish.publisher import publish
 from streamproc.publish.reader import read_records
 from streamproc.redact import redact
@@ -53,19 +54,17 @@ def run_main_job(settings: Settings, samples: Path | None, console: Console) -> 
     console.print(f"  sent {summary.sent} records ({sum(summary.rejected.values())} invalid on purpose)")
 
     console.rule("4/5 worker")
-    _run_worker_until_done(settings, console)
+    run_worker_until_done(settings, console)
 
     console.rule("5/5 where everything went")
     _print_summary(settings, valid_ids, start, console)
 
 
 def _ensure_models(settings: Settings, console: Console) -> None:
-    if settings.topic_model_dir or settings.multitask_model_dir:
+    if settings.task_model_dirs or settings.multitask_model_dir:
         console.print("  using the configured model folders")
         return
-    from streamproc_models.defaults import ensure_default_models
-
-    console.print(f"  default model: {ensure_default_models(settings, say=console.print)}")
+    console.print(f"  default model: {training().ensure_default_models(settings, console.print)}")
 
 
 def _end_offsets(settings: Settings) -> dict[int, int]:
@@ -76,7 +75,7 @@ def _end_offsets(settings: Settings) -> dict[int, int]:
         monitor.close()
 
 
-def _run_worker_until_done(settings: Settings, console: Console) -> None:
+def run_worker_until_done(settings: Settings, console: Console) -> None:
     log_path = settings.stack_dir / "demo-worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     console.print(f"  starting `streamproc worker` (log: {log_path})")
@@ -125,16 +124,16 @@ def _print_summary(settings: Settings, ids: list[str], start: dict[int, int], co
         es.indices.refresh(index=settings.es_index)
         query = {"ids": {"values": ids}}
         indexed = es.count(index=settings.es_index, query=query)["count"]
-        aggs = {
-            "topic": {
-                "terms": {"field": "topic.label", "size": 20},
-                "aggs": {"sentiment": {"terms": {"field": "sentiment.label", "size": 5}}},
-            }
-        }
+        tasks = settings.tasks
+        aggs = {task.name: {"terms": {"field": f"{task.name}.label", "size": len(task.labels)}} for task in tasks}
+        first, *rest = tasks
+        if rest:  # the first task broken down by the second, as in Kibana's first chart
+            second = rest[0]
+            aggs[first.name]["aggs"] = {second.name: {"terms": {"field": f"{second.name}.label", "size": 50}}}
         response = es.search(index=settings.es_index, query=query, aggs=aggs, size=0)
     finally:
         es.close()
-    desk = ReviewDesk(redis_client(settings), settings.review_key_prefix)
+    desk = ReviewDesk(redis_client(settings), settings.review_key_prefix, settings.tasks)
     try:
         queued = len(desk.waiting_among(ids))
     finally:
@@ -148,14 +147,28 @@ def _print_summary(settings: Settings, ids: list[str], start: dict[int, int], co
     console.print(table)
     if dead:
         console.print("dead-letter reasons: " + ", ".join(f"{reason} {n}" for reason, n in dead.most_common()))
-    sentiments = ["positive", "neutral", "negative"]
-    breakdown = Table("topic", *sentiments, "total", title="articles by topic and sentiment (from Elasticsearch)")
-    for bucket in response["aggregations"]["topic"]["buckets"]:
-        counts = {b["key"]: b["doc_count"] for b in bucket["sentiment"]["buckets"]}
-        breakdown.add_row(bucket["key"], *(str(counts.get(s, 0)) for s in sentiments), str(bucket["doc_count"]))
-    console.print(breakdown)
+    _print_labels(response["aggregations"], settings, console)
     if indexed != len(ids):
         raise UserError(f"only {indexed} of {len(ids)} valid articles are in Elasticsearch")
+
+
+def _print_labels(aggregations: dict, settings: Settings, console: Console) -> None:
+    """The first task by the second (a table), and how often each label of the other tasks was given."""
+    first, *rest = settings.tasks
+    buckets = aggregations[first.name]["buckets"]
+    if rest:
+        second = rest[0]
+        columns = second.label_names
+        title = f"articles by {first.name} and {second.name} (from Elasticsearch)"
+        breakdown = Table(first.name, *columns, "total", title=title)
+        for bucket in buckets:
+            counts = {b["key"]: b["doc_count"] for b in bucket[second.name]["buckets"]}
+            breakdown.add_row(bucket["key"], *(str(counts.get(c, 0)) for c in columns), str(bucket["doc_count"]))
+        console.print(breakdown)
+    for task in rest[1:]:
+        counts = {b["key"]: b["doc_count"] for b in aggregations[task.name]["buckets"]}
+        shown = ", ".join(f"{label} {counts[label]}" for label in task.label_names if label in counts)
+        console.print(f"{task.name}: {shown or 'no head yet (reviews teach it: `streamproc retrain`)'}", markup=False)
 
 
 def _dead_letters_since(settings: Settings, start: dict[int, int]) -> Counter[str]:

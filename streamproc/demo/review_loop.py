@@ -1,15 +1,18 @@
 """`streamproc demo --review`: the active-learning loop once, after the main job, with its own numbers.
 
-A scripted reviewer drains the review queue, labelling each sample article's topic with the section its URL
-names (`/news/sports/...`); `retrain` builds a candidate from those labels and the base data and gates it; when
-promoted, the samples are published again (a re-crawl: same ids) and a worker labels them with the new
-version. Before/after topic accuracy against the URL sections is printed, split into articles a reviewer
+A scripted reviewer drains the review queue, labelling each sample article with what is known of it: its topic
+is the section its URL names (`/news/sports/...`), its emotion is written down in `sample_emotions.tsv` (the
+project's own labels of the samples). `retrain` builds a candidate from those labels and the base data and gates
+it; when promoted, the samples are published again (a re-crawl: same ids) and a worker labels them with the new
+version. Before/after accuracy per task against those labels is printed, split into articles a reviewer
 labelled and trained on, reviewed articles held out of training, and articles never queued.
 """
 
 from __future__ import annotations
 
+import csv
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +24,20 @@ from streamproc.config import Settings
 from streamproc.connections import elasticsearch_client
 from streamproc.ingest.article import Article
 from streamproc.ingest.validate import parse_article
+from streamproc.plugins import training
 from streamproc.publish.reader import read_records
 from streamproc.review.service import ReviewService
-from streamproc.sinks.document import EnrichedArticle
+from streamproc.sinks.document import document_model
 
 REVIEWER = "demo-reviewer"
 SECTION = re.compile(r"/(politics|economy|society|culture|world|it|sports|entertainment)/")
+EMOTIONS = Path(__file__).with_name("sample_emotions.tsv")
+Truth = dict[str, dict[str, str]]  # task -> article id -> label
 
 
-def sections(samples: Path, max_bytes: int) -> tuple[dict[str, str], list[bytes]]:
-    """Article id -> the section its URL names, and the valid records (to publish again)."""
-    found: dict[str, str] = {}
+def known_labels(samples: Path, max_bytes: int) -> tuple[Truth, list[bytes]]:
+    """What is known of the sample articles (task -> id -> label), and the valid records (to publish again)."""
+    topics: dict[str, str] = {}
     valid: list[bytes] = []
     for raw in read_records(str(samples)):
         article = parse_article(raw, max_bytes)
@@ -39,74 +45,85 @@ def sections(samples: Path, max_bytes: int) -> tuple[dict[str, str], list[bytes]
             valid.append(raw)
             match = SECTION.search(article.url or "")
             if match:
-                found[article.id] = match.group(1)
-    return found, valid
+                topics[article.id] = match.group(1)
+    with EMOTIONS.open(encoding="utf-8", newline="") as handle:
+        emotions = {row["id"]: row["emotion"] for row in csv.DictReader(handle, delimiter="\t")}
+    return {"topic": topics, "emotion": emotions}, valid
 
 
-def scripted_review(service: ReviewService, truth: dict[str, str]) -> tuple[set[str], int]:
-    """Claim everything; label the topic of sample articles from their section. Returns (labelled ids, agreed)."""
+def scripted_review(service: ReviewService, truth: Truth) -> tuple[set[str], dict[str, int]]:
+    """Claim everything; label each sample with what is known of it. Returns (labelled ids, model agreed per task)."""
+    tasks = service.desk.tasks
     seen: set[str] = set()
     labelled: set[str] = set()
-    agreed = 0
+    agreed = {task: 0 for task in truth}
     while True:
         items = [item for item in service.desk.claim(REVIEWER, 20) if item.id not in seen]
         if not items:
             break
         for item in items:
             seen.add(item.id)
-            section = truth.get(item.id)
-            if section and section in item.labels("topic"):
-                outcome = service.label(item.id, REVIEWER, {"topic": section})
+            labels = {
+                task: known[item.id]
+                for task, known in truth.items()
+                if item.id in known and task in tasks.reviewed and known[item.id] in tasks[task].label_names
+            }
+            if labels:
+                service.label(item.id, REVIEWER, labels)
                 labelled.add(item.id)
-                agreed += int((outcome.record or {}).get("model", {}).get("topic", {}).get("label") == section)
+                for task, label in labels.items():
+                    agreed[task] += int(item.model_label(task) == label)
             else:
-                service.skip(item.id, REVIEWER)  # not a sample, or a section the model has no label for
+                service.skip(item.id, REVIEWER)  # not a sample, or nothing known of it
     for held in service.desk.claim(REVIEWER, 100):  # give back what came round again
         service.skip(held.id, REVIEWER)
     return labelled, agreed
 
 
-def topic_labels(settings: Settings, ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Per article id: the topic label, its model version and label source, from Elasticsearch."""
+def stored_labels(settings: Settings, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Per article id: each task's label and model version, and the label source, from Elasticsearch."""
     es = elasticsearch_client(settings)
     try:
         es.indices.refresh(index=settings.es_index)
         hits = es.search(index=settings.es_index, query={"ids": {"values": ids}}, size=max(len(ids), 1))
     finally:
         es.close()
-    documents = {hit["_id"]: EnrichedArticle.model_validate(hit["_source"]) for hit in hits["hits"]["hits"]}
-    return {
-        doc_id: {
-            "topic": doc.topic.label,
-            "version": doc.model_versions["topic"],
+    model = document_model(settings.tasks.names)
+    stored = {}
+    for hit in hits["hits"]["hits"]:
+        doc = model.model_validate(hit["_source"])
+        labels = {task: (p.label if (p := doc.prediction(task)) else None) for task in settings.tasks.names}
+        stored[hit["_id"]] = {
+            "labels": labels,
+            "versions": doc.model_versions,
             "label_source": doc.label_source or "model",
         }
-        for doc_id, doc in documents.items()
-    }
+    return stored
 
 
-def accuracy(docs: dict[str, dict[str, Any]], truth: dict[str, str], ids: set[str]) -> tuple[str, int]:
-    """Topic accuracy over `ids` (as text) and how many there were."""
-    scored = [docs[i]["topic"] == truth[i] for i in ids if i in docs]
+def accuracy(docs: dict[str, dict[str, Any]], known: dict[str, str], task: str, ids: set[str]) -> tuple[str, int]:
+    """Accuracy of `task` over the `ids` whose label is known (as text) and how many there were."""
+    scored = [docs[i]["labels"][task] == known[i] for i in ids if i in docs and i in known]
     return (f"{sum(scored) / len(scored):.3f}" if scored else "-"), len(scored)
 
 
-def run_review_loop(settings: Settings, samples: Path, console: Console, run_worker) -> None:
+def run_review_loop(
+    settings: Settings, samples: Path, console: Console, run_worker: Callable[[Settings, Console], None]
+) -> None:
     """Steps 6-9 of `streamproc demo --review` (`run_worker` runs a worker until the topic is drained)."""
     from streamproc.publish.publisher import publish
-    from streamproc_models.retrain import HOLDOUT_FRACTION, in_holdout, retrain
 
-    truth, valid = sections(samples, settings.max_article_bytes)
-    before = topic_labels(settings, list(truth))
+    truth, valid = known_labels(samples, settings.max_article_bytes)
+    ids = sorted({i for known in truth.values() for i in known})
+    before = stored_labels(settings, ids)
     console.rule("review 1/4: a scripted reviewer drains the review queue")
     service = ReviewService.from_settings(settings)
     try:
         labelled, agreed = scripted_review(service, truth)
-        console.print(
-            f"  {len(labelled)} articles labelled from their URL section; the model had {agreed} of them right"
-        )
+        said = ", ".join(f"{task} {n}" for task, n in agreed.items())
+        console.print(f"  {len(labelled)} articles labelled from what is known of them; the model was right: {said}")
         console.rule("review 2/4: retrain from the reviews, with the evaluation gate")
-        result = retrain(settings, service.desk, say=lambda line: console.print(Text(f"  {line}")))
+        result = training().retrain(settings, service.desk, say=lambda line: console.print(Text(f"  {line}")))
     finally:
         service.close()
     table = Table("task", "measure", "serving", "candidate", title="evaluation gate")
@@ -124,21 +141,25 @@ def run_review_loop(settings: Settings, samples: Path, console: Console, run_wor
     console.rule("review 3/4: the samples again (a re-crawl: same ids), labelled by the new version")
     publish(settings, valid, progress=False)
     run_worker(settings, console)
-    after = topic_labels(settings, list(truth))
-    console.rule("review 4/4: before and after, against the samples' URL sections")
-    held_out = {i for i in labelled if in_holdout(i, HOLDOUT_FRACTION)}
+    after = stored_labels(settings, ids)
+    console.rule("review 4/4: before and after, against what is known of the samples")
+    held_out = labelled & result.held_out_ids
     groups = {
-        "all samples with a section": set(truth),
+        "all samples": set(ids),
         "reviewed, trained on": labelled - held_out,
         "reviewed, held out (not trained on)": held_out,
-        "never queued (model was sure)": set(truth) - labelled,
+        "never queued (model was sure)": set(ids) - labelled,
     }
-    comparison = Table("topic accuracy", "before", "after", "articles")
-    for name, ids in groups.items():
-        (was, n), (now, _) = accuracy(before, truth, ids), accuracy(after, truth, ids)
-        comparison.add_row(name, was, now, str(n))
-    versions = [", ".join(sorted({d["version"] for d in docs.values()})) for docs in (before, after)]
-    comparison.add_row("model version", *versions, "")
+    comparison = Table("accuracy", "task", "before", "after", "articles")
+    for name, group in groups.items():
+        for task, known in truth.items():
+            (was, n), (now, _) = accuracy(before, known, task, group), accuracy(after, known, task, group)
+            comparison.add_row(name, task, was, now, str(n))
+    for task in settings.tasks.names:
+        versions = [
+            ", ".join(sorted({d["versions"].get(task, "none") for d in docs.values()})) for docs in (before, after)
+        ]
+        comparison.add_row("model version", task, *versions, "")
     console.print(comparison)
     kept = sum(1 for i in labelled if after.get(i, {}).get("label_source") == "reviewed")
     console.print(f"  reviews kept through the re-crawl: {kept} of {len(labelled)}")

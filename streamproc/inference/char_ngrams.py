@@ -1,6 +1,6 @@
 """Hashed character n-gram features, and the model branch that reads them (an `EmbeddingBag` per task).
 
-Character 1-3-grams are strong for Korean topic and sentiment (a syllable is a morpheme more often than
+Character 1-3-grams are strong for Korean news classification (a syllable is a morpheme more often than
 not) and cost next to nothing. A text becomes a bag of hashed n-gram ids with TF-IDF weights
 (sublinear term frequency × the stored inverse document frequency, L2-normalised); the branch's logits
 are the weighted sum of each task's per-bucket rows, i.e. a linear model on the TF-IDF vector. Everything

@@ -161,7 +161,7 @@ class SequenceClassifierPredictor(_TorchPredictor):
 
 
 class CombinedPredictor:
-    """Several single-task predictors behind one `predict` (e.g. separate topic and sentiment models)."""
+    """Several single-task predictors behind one `predict` (one folder per task)."""
 
     has_loss_head = False
 
@@ -194,7 +194,7 @@ def load_model(
     if not (directory / "config.json").is_file() and not is_multihead_dir(directory):
         raise UserError(
             f"no model in {directory}: build the defaults with `streamproc models build-defaults`, "
-            "or point STREAMPROC_MULTITASK_MODEL_DIR / STREAMPROC_TOPIC_MODEL_DIR at a model folder"
+            "or point STREAMPROC_MULTITASK_MODEL_DIR (or STREAMPROC_TASK_MODEL_DIRS) at a model folder"
         )
     resolved = resolve_device(device)
     if is_multihead_dir(directory):

@@ -27,8 +27,8 @@ from typing import Any, Literal, cast
 
 from redis import Redis
 
-from streamproc.sinks.review_queue import ReviewKeys
-from streamproc.tasks import TASKS
+from streamproc.review.queue import ReviewKeys
+from streamproc.tasks import TaskSet
 
 Decision = Literal["label", "skip", "reject"]
 
@@ -121,10 +121,9 @@ class ClaimedItem:
     summary: dict[str, Any]
     lease_expires: float
 
-    def labels(self, task: str) -> list[str]:
-        """The model's label set for `task` (the keys of its probabilities), best first."""
-        probabilities = self.summary.get(task, {}).get("probabilities") or {}
-        return sorted(probabilities, key=lambda label: -probabilities[label])
+    def model_label(self, task: str) -> str | None:
+        """The model's label for `task` (None when the model had no head for it)."""
+        return (self.summary.get(task) or {}).get("label")
 
 
 @dataclass(frozen=True)
@@ -138,8 +137,9 @@ class Outcome:
 class ReviewDesk:
     """The reviewers' operations on one review queue (synchronous Redis client)."""
 
-    def __init__(self, client: Redis, prefix: str, lease_seconds: float = 600.0) -> None:
+    def __init__(self, client: Redis, prefix: str, tasks: TaskSet, lease_seconds: float = 600.0) -> None:
         self.client = client
+        self.tasks = tasks
         self.keys = ReviewKeys.for_prefix(prefix)
         self.lease_seconds = lease_seconds
         self._claim = client.register_script(_CLAIM)
@@ -187,19 +187,17 @@ class ReviewDesk:
         return _text(raw) if raw else None
 
     def label(self, doc_id: str, reviewer: str, labels: dict[str, str], now: float | None = None) -> Outcome:
-        """Label an item (topic and/or sentiment; the model's own label says "the model is right")."""
+        """Label an item for one or more reviewed tasks (the model's own label says "the model is right")."""
         labels = {task: label for task, label in labels.items() if label}
+        reviewed = self.tasks.reviewed
         if not labels:
-            raise ReviewError("give at least one label (--topic and/or --sentiment)")
-        unknown_tasks = sorted(set(labels) - set(TASKS))
-        if unknown_tasks:
-            raise ReviewError(f"unknown task {unknown_tasks[0]!r}: use topic or sentiment")
-        summary = self._summary(doc_id)
+            raise ReviewError(f"give at least one label (TASK=LABEL; tasks: {', '.join(reviewed)})")
         for task, label in labels.items():
-            known = list(summary.get(task, {}).get("probabilities") or {})
-            if known and label not in known:
-                raise ReviewError(f"unknown {task} label {label!r}: the model knows {', '.join(known)}")
-        return self._apply(doc_id, reviewer, "label", summary, labels, now)
+            if task not in reviewed:
+                raise ReviewError(f"unknown task {task!r}: reviewers label {', '.join(reviewed)}")
+            if label not in self.tasks[task].label_names:
+                raise ReviewError(f"unknown {task} label {label!r}: use {', '.join(self.tasks[task].label_names)}")
+        return self._apply(doc_id, reviewer, "label", self._summary(doc_id), labels, now)
 
     def skip(self, doc_id: str, reviewer: str, now: float | None = None) -> Outcome:
         """Put an item back, behind every item not yet seen."""
@@ -226,10 +224,12 @@ class ReviewDesk:
     ) -> Outcome:
         check_reviewer(reviewer)
         at = now if now is not None else time.time()
-        record = decision_record(doc_id, reviewer, decision, summary, labels, at)
+        record = decision_record(doc_id, reviewer, decision, summary, labels, at, self.tasks.names)
         counters: list[str | int] = []
         for task, label in labels.items():
-            counters += [f"labeled:{task}", 1, f"agree:{task}", int(record["model"][task]["label"] == label)]
+            said = record["model"][task].get("label")
+            if said is not None:  # agreement with the model counts only where the model had an answer
+                counters += [f"labeled:{task}", 1, f"agree:{task}", int(said == label)]
         args = [doc_id, reviewer, at, decision, json.dumps(record, ensure_ascii=False), *counters]
         status, detail = (_text(x) for x in self._decide(keys=self._all_keys(), args=args))
         if status == "ok":
@@ -269,7 +269,7 @@ class ReviewDesk:
                 name, _, decision = field[3:].rpartition(":")
                 by_reviewer.setdefault(name, {})[decision] = value
         agreement = {}
-        for task in TASKS:
+        for task in self.tasks.reviewed:
             labeled = counters.get(f"labeled:{task}", 0)
             agreement[task] = {
                 "labeled": labeled,
@@ -291,10 +291,16 @@ class ReviewDesk:
 
 
 def decision_record(
-    doc_id: str, reviewer: str, decision: Decision, summary: dict[str, Any], labels: dict[str, str], at: float
+    doc_id: str,
+    reviewer: str,
+    decision: Decision,
+    summary: dict[str, Any],
+    labels: dict[str, str],
+    at: float,
+    tasks: tuple[str, ...],
 ) -> dict[str, Any]:
     """What is stored for a decision: who, when, what the model said, and the change it makes."""
-    model: dict[str, Any] = {task: summary.get(task) or {} for task in TASKS}
+    model: dict[str, Any] = {task: summary.get(task) or {} for task in tasks}
     previous = {task: model[task].get("label") for task, label in labels.items() if model[task].get("label") != label}
     fingerprint = hashlib.sha256(json.dumps([decision, sorted(labels.items())]).encode()).hexdigest()[:16]
     return {

@@ -11,10 +11,9 @@ from redis import Redis
 
 from streamproc.config import Settings
 from streamproc.connections import elasticsearch_client, redis_client
-from streamproc.ingest.model_text import model_text
 from streamproc.review.desk import Outcome, ReviewDesk
 from streamproc.review.elastic import write_decision
-from streamproc.tasks import TASKS
+from streamproc.review.summary import model_input
 
 
 @dataclass
@@ -29,7 +28,7 @@ class ReviewService:
     def from_settings(cls, settings: Settings) -> ReviewService:
         """Clients built from the settings."""
         client: Redis = redis_client(settings)
-        desk = ReviewDesk(client, settings.review_key_prefix, settings.review_lease_seconds)
+        desk = ReviewDesk(client, settings.review_key_prefix, settings.tasks, settings.review_lease_seconds)
         return cls(desk, elasticsearch_client(settings), settings.es_index)
 
     def close(self) -> None:
@@ -58,38 +57,26 @@ class ReviewService:
 
 
 def export_rows(desk: ReviewDesk, task: str) -> list[tuple[str, str, str]]:
-    """(id, text, label) of every item labeled for `task`, sorted by id (text as the models read it)."""
+    """(id, text, label) of every item labeled for `task`, sorted by id; the text is what the models read."""
     rows = []
     for doc_id, record in sorted(desk.decisions().items()):
         label = (record.get("labels") or {}).get(task)
-        summary = desk.item(doc_id) or {}
-        text = model_text(summary.get("title") or "", summary.get("body") or "")
+        text = model_input(desk.item(doc_id) or {})
         if label and text:
             rows.append((doc_id, text, label))
     return rows
 
 
-def write_export(desk: ReviewDesk, out: Path) -> dict[str, int]:
-    """Reviewed labels as TSV in the training format (`id`, `text`, `label`; no quoting, like the seed set).
-
-    One file per task: `out` itself for topic when it ends in .tsv (`<out stem>-sentiment.tsv` for sentiment),
-    else `out/topic.tsv` and `out/sentiment.tsv`. Returns rows written per task.
-    """
-    paths = export_paths(out)
-    written: dict[str, int] = {}
-    for task in TASKS:
-        rows = export_rows(desk, task)
-        paths[task].parent.mkdir(parents=True, exist_ok=True)
-        paths[task].write_text(_tsv(rows), encoding="utf-8")
-        written[task] = len(rows)
+def write_export(desk: ReviewDesk, out: Path) -> dict[str, tuple[Path, int]]:
+    """Reviewed labels as TSV in the training format (`id`, `text`, `label`; no quoting, like the seed set):
+    `<out>/<task>.tsv` per reviewed task. Returns the file and its row count per task."""
+    written: dict[str, tuple[Path, int]] = {}
+    out.mkdir(parents=True, exist_ok=True)
+    for task in desk.tasks.reviewed:
+        path, rows = out / f"{task}.tsv", export_rows(desk, task)
+        path.write_text(_tsv(rows), encoding="utf-8")
+        written[task] = (path, len(rows))
     return written
-
-
-def export_paths(out: Path) -> dict[str, Path]:
-    """Where `write_export` puts each task's file."""
-    if out.suffix == ".tsv":
-        return {"topic": out, "sentiment": out.with_name(f"{out.stem}-sentiment.tsv")}
-    return {task: out / f"{task}.tsv" for task in TASKS}
 
 
 def _tsv(rows: list[tuple[str, str, str]]) -> str:

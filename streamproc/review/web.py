@@ -1,8 +1,10 @@
 """`streamproc review serve`: the review page (FastAPI + Jinja2, server-rendered, every text autoescaped).
 
-One article at a time: the reviewer's held article or the next most uncertain one, the model's labels with
-probabilities, one key per decision (number keys: topic; q/w/e: sentiment; Enter: the model is right;
-s: skip; r: reject). After a decision the next article appears. The reviewer's name is a cookie set from
+One article at a time: the reviewer's held article or the next most uncertain one, and per reviewed task of the
+task file its labels (display names and the one-line guide from the task file), the model's choice pre-selected
+with its probabilities. Keys pick a label of the active task (1-9, 0, then letters) and move to the next task;
+picking in the last task, or Enter, saves the choices (untouched tasks: the model is right) and shows the next
+article; s skips, r rejects. The reviewer's name is a cookie set from
 `/?reviewer=NAME` or the name form. Binds 127.0.0.1 by default; any other address needs
 `STREAMPROC_REVIEW_WEB_TOKEN` (HTTP basic auth, the token is the password; or `Authorization: Bearer`).
 """
@@ -13,8 +15,9 @@ import base64
 import binascii
 import ipaddress
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import FastAPI, Form, Request
@@ -30,12 +33,13 @@ from streamproc.errors import UserError
 from streamproc.redact import redact
 from streamproc.review.desk import ReviewError, check_reviewer
 from streamproc.review.service import ReviewService
-from streamproc.tasks import TASKS
+from streamproc.tasks import Task, TaskSet
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
-TOPIC_KEYS = "1234567890"
-SENTIMENT_KEYS = "qwe"
+# Keys for the labels of the active task, in the task file's order (s and r skip and reject).
+LABEL_KEYS = "1234567890abcdefghijklmnopqtvwxyz"
 COOKIE = "streamproc_reviewer"
+LABEL_FIELD = "label."  # form field `label.<task>` carries the reviewer's choice for a task
 
 
 def is_loopback(host: str) -> bool:
@@ -110,27 +114,16 @@ def create_review_app(settings: Settings, service: ReviewService | None = None) 
         context = {"reviewer": name, "item": None, "msg": msg, "waiting": stats["waiting"], "done": done}
         if items:
             item = items[0]
-            summary = item.summary
-            probabilities = {task: summary.get(task, {}).get("probabilities") or {} for task in TASKS}
             context.update(
-                item=summary,
+                item=item.summary,
                 item_id=item.id,
-                link=_safe_link(summary.get("url")),
-                # keys follow the model's label order, so they stay the same from one article to the next
-                topics=list(zip(TOPIC_KEYS, probabilities["topic"], strict=False)),
-                sentiments=list(zip(SENTIMENT_KEYS, probabilities["sentiment"], strict=False)),
-                probabilities=probabilities,
+                link=_safe_link(item.summary.get("url")),
+                tasks=[task_view(settings.tasks[task], item.summary) for task in settings.tasks.reviewed],
             )
         return _render(request, "review.html", context)
 
     @app.post("/decide")
-    async def decide(
-        request: Request,
-        item_id: str = Form(...),
-        decision: str = Form(...),
-        topic: str = Form(""),
-        sentiment: str = Form(""),
-    ) -> Response:
+    async def decide(request: Request, item_id: str = Form(...), decision: str = Form(...)) -> Response:
         if not _same_origin(request):
             return PlainTextResponse("cross-site request refused", status_code=403)
         name = _reviewer(request)
@@ -138,7 +131,7 @@ def create_review_app(settings: Settings, service: ReviewService | None = None) 
             return RedirectResponse("/", status_code=303)
         try:
             if decision == "label":
-                labels = {"topic": topic, "sentiment": sentiment}
+                labels = chosen_labels(await request.form(), settings.tasks)
                 await run_in_threadpool(svc.label, item_id, name, labels)
             elif decision == "skip":
                 await run_in_threadpool(svc.skip, item_id, name)
@@ -168,6 +161,42 @@ def create_review_app(settings: Settings, service: ReviewService | None = None) 
 
     app.state.service = svc
     return app
+
+
+def task_view(task: Task, summary: dict[str, Any]) -> dict[str, Any]:
+    """What the page shows of one task: its labels with keys, and the model's choice and top probabilities."""
+    answer = summary.get(task.name) or {}
+    probabilities: dict[str, float] = answer.get("probabilities") or {}
+    display = {label.name: label.display for label in task.labels}
+    return {
+        "name": task.name,
+        "display": task.display,
+        "description": task.description,
+        # keys follow the task file's label order, so they stay the same from one article to the next
+        "labels": [
+            {
+                "key": LABEL_KEYS[i] if i < len(LABEL_KEYS) else "",
+                "name": label.name,
+                "display": label.display,
+                "description": label.description,
+            }
+            for i, label in enumerate(task.labels)
+        ],
+        "model_label": answer.get("label"),
+        "top": [
+            (display.get(label, label), p) for label, p in sorted(probabilities.items(), key=lambda kv: -kv[1])[:3]
+        ],
+    }
+
+
+def chosen_labels(form: Mapping[str, Any], tasks: TaskSet) -> dict[str, str]:
+    """The reviewer's choice per reviewed task from the decision form (tasks left empty are not labeled)."""
+    labels = {}
+    for task in tasks.reviewed:
+        value = form.get(LABEL_FIELD + task)
+        if isinstance(value, str) and value:
+            labels[task] = value
+    return labels
 
 
 def _render(request: Request, template: str, context: dict, status: int = 200) -> Response:

@@ -1,23 +1,20 @@
-"""What every sink is: `write` one batch (one attempt), `close` its connection.
+"""What every sink is: `write` one outgoing batch (one attempt), `close` its connection.
 
 `write` sorts its failures like `streamproc.sinks.retry` says (`TransientSinkError`: retried,
-`PermanentSinkError`: stop, anything else: a bug); `write_until_done` retries it with back-off. The worker
-writes each batch to the sinks in one order, in `streamproc.worker.commit`.
+`PermanentSinkError`: stop, anything else: a bug) and changes the batch only once its write was confirmed;
+`write_until_done` retries it with back-off. The worker walks its sinks in one order, in
+`streamproc.worker.commit`.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import Protocol
 
+from streamproc.sinks.outgoing import OutgoingBatch
 from streamproc.sinks.retry import retry_until_done
 
-Batch_contra = TypeVar("Batch_contra", contravariant=True)
-Result_co = TypeVar("Result_co", covariant=True)
-Batch = TypeVar("Batch")
-Result = TypeVar("Result")
 
-
-class Sink(Protocol[Batch_contra, Result_co]):
+class Sink(Protocol):
     """A destination of the worker's batches."""
 
     @property
@@ -30,8 +27,9 @@ class Sink(Protocol[Batch_contra, Result_co]):
         """The sink's label in the metrics."""
         ...
 
-    async def write(self, batch: Batch_contra) -> Result_co:
-        """Write a batch once; raise `TransientSinkError`, `PermanentSinkError`, or (a bug) anything else."""
+    async def write(self, batch: OutgoingBatch) -> None:
+        """Write its part of `batch` once and record the outcome on it; raise `TransientSinkError`,
+        `PermanentSinkError`, or (a bug) anything else, leaving `batch` as it was."""
         ...
 
     async def close(self) -> None:
@@ -39,6 +37,6 @@ class Sink(Protocol[Batch_contra, Result_co]):
         ...
 
 
-async def write_until_done(sink: Sink[Batch, Result], batch: Batch, initial: float, maximum: float) -> Result:
+async def write_until_done(sink: Sink, batch: OutgoingBatch, initial: float, maximum: float) -> None:
     """`sink.write(batch)`, retried with jittered back-off while it fails transiently."""
-    return await retry_until_done(lambda: sink.write(batch), sink.what, initial, maximum, sink=sink.metric)
+    await retry_until_done(lambda: sink.write(batch), sink.what, initial, maximum, sink=sink.metric)

@@ -8,12 +8,13 @@ anything that is not a Kafka error is a bug. Either of the last two stops the wo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
-from streamproc.sinks.base import write_until_done
+from streamproc.sinks.deadletter import deadletter_records
+from streamproc.sinks.outgoing import OutgoingBatch
 from streamproc.sinks.retry import PermanentSinkError, TransientSinkError
 
 # (key, value) -> a coroutine that queues the record and returns the future of its delivery
@@ -31,8 +32,12 @@ class DeadLetterSink:
     async def close(self) -> None:
         """Nothing to close: the producer belongs to the Faust app, which stops it."""
 
-    async def write(self, records: Sequence[tuple[bytes | None, bytes]]) -> None:
-        """Send every (key, value) and wait for the broker's confirmation of each (one attempt)."""
+    async def write(self, batch: OutgoingBatch) -> None:
+        """Send every dead letter of the batch and wait for the broker's confirmation of each (one attempt; a
+        retry may repeat some letters)."""
+        if not batch.dead_letters:
+            return
+        records = deadletter_records(batch.dead_letters)
         try:
             deliveries = [await self.send(key, value) for key, value in records]
             await asyncio.gather(*deliveries)
@@ -41,13 +46,6 @@ class DeadLetterSink:
             if classified is None:
                 raise
             raise classified from exc
-
-    async def write_until_done(
-        self, records: Sequence[tuple[bytes | None, bytes]], initial: float, maximum: float
-    ) -> None:
-        """`write`, retried with back-off while the failure is transient (a retry may repeat some letters)."""
-        if records:
-            await write_until_done(self, records, initial, maximum)
 
 
 def classify_kafka_error(exc: BaseException) -> TransientSinkError | PermanentSinkError | None:

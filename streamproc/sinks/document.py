@@ -1,27 +1,27 @@
-"""The enriched article: what is indexed into Elasticsearch and summarised on the review queue.
+"""The enriched article: what is indexed into Elasticsearch (its `_source`; `_id` is the article id).
 
-`EnrichedArticle` is the one description of the document. The Elasticsearch mapping
-(`streamproc.sinks.index_template`) is generated from its fields and their `EsMapping` annotations, the review
-summary (`review_summary`) keeps a subset of them, and the reviewers' fields (`review`, `label_source`) are
-part of it: they are written by `streamproc.review.elastic` and never by the worker, whose partial update
-(`worker_fields`) leaves them as they are.
+The document's shape follows the task file (`streamproc.tasks`): per task a top-level field named after it
+(`topic`, ...: the label, its probability and every label's probability; null while no model has a
+head for the task), and a field of that name in `uncertainty`, `model_versions` and `review`.
+`document_model(tasks)` builds that pydantic model once per task set; `EnrichedArticle` is what every such model
+has in common. The Elasticsearch mapping (`streamproc.sinks.index_template`) is generated from the model's fields
+and their `EsMapping` annotations. The reviewers' fields (`review`, `label_source`) are written by
+`streamproc.review.elastic` and never by the worker, whose partial update (`worker_fields`) leaves them as they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, PlainSerializer, create_model
 
 from streamproc.inference.classify import Classification
 from streamproc.ingest.article import Article
 from streamproc.ingest.records import SourcePosition
-from streamproc.tasks import TASKS, Task
-
-BODY_EXCERPT = 2000
+from streamproc.tasks import TaskSet
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: typing hashes `Annotated` extras
@@ -40,6 +40,8 @@ LONG = EsMapping({"type": "long"})
 # Timestamps are written as `datetime.isoformat()` (`+00:00`, as Elasticsearch and the README show them).
 Timestamp = Annotated[datetime, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
 Keyword = Annotated[str, KEYWORD]
+LabelSource = Literal["model", "reviewed", "rejected"]
+REVIEW_FIELDS = ("label_source", "review")
 
 
 class _Model(BaseModel):
@@ -54,15 +56,6 @@ class TaskPrediction(_Model):
     probabilities: Annotated[dict[str, float], EsMapping({"type": "object", "dynamic": True})]
 
 
-class Uncertainty(_Model):
-    """How unsure the models are (higher = less sure), per task and the larger of them."""
-
-    strategy: Keyword
-    topic: float
-    sentiment: float
-    max: float
-
-
 class KafkaPosition(_Model):
     """Where the article's record was in Kafka."""
 
@@ -71,23 +64,8 @@ class KafkaPosition(_Model):
     offset: Annotated[int, LONG]
 
 
-class Review(_Model):
-    """A reviewer's decision on the article (`streamproc.review.elastic`)."""
-
-    decision: Keyword
-    topic: Keyword | None = None
-    sentiment: Keyword | None = None
-    by: Keyword
-    at: datetime
-    agrees: dict[Task, bool] | None = None
-    model_versions: dict[Task, Keyword]
-
-
-LabelSource = Literal["model", "reviewed", "rejected"]
-
-
 class EnrichedArticle(_Model):
-    """The Elasticsearch `_source` of one article (its `_id` is `id`)."""
+    """The fields every enriched document has; `document_model` adds the task fields."""
 
     id: Keyword
     url: Keyword | None
@@ -97,30 +75,59 @@ class EnrichedArticle(_Model):
     published_at: Timestamp
     lang: Keyword | None
     extra: Annotated[dict[str, Any], EsMapping({"type": "object", "enabled": False})]
-    topic: TaskPrediction
-    sentiment: TaskPrediction
-    uncertainty: Uncertainty
     needs_review: bool
-    model_versions: dict[Task, Keyword]
+    model_versions: dict[str, Keyword]  # per served task; `document_model` narrows the keys to the task names
     processed_at: Timestamp
     kafka: KafkaPosition
     # written by reviewers, never by the worker: a replay keeps them
     label_source: Annotated[LabelSource, KEYWORD] | None = None
-    review: Review | None = None
 
-    def prediction(self, task: Task) -> TaskPrediction:
-        """The model's answer for `task`."""
-        prediction: TaskPrediction = getattr(self, task)
-        return prediction
+    def prediction(self, task: str) -> TaskPrediction | None:
+        """The model's answer for `task` (None while no model has a head for it)."""
+        return cast(TaskPrediction | None, getattr(self, task))
 
     def worker_fields(self) -> dict[str, Any]:
         """The JSON document the worker writes: every field except the reviewers' ones."""
         return self.model_dump(mode="json", exclude=set(REVIEW_FIELDS))
 
 
-REVIEW_FIELDS = ("label_source", "review")
-# What the review queue keeps of an article for the reviewer (besides a body excerpt and `queued_at`).
-SUMMARY_FIELDS = ("id", "url", "title", "source", "lang", "published_at", "uncertainty", "model_versions")
+@cache
+def document_model(names: tuple[str, ...]) -> type[EnrichedArticle]:
+    """The enriched document for tasks `names` (a subclass of `EnrichedArticle`, built once per task list)."""
+    task: Any = Literal[names]
+    per_task: dict[str, Any] = {name: (Keyword | None, None) for name in names}
+    scores: dict[str, Any] = {name: (float | None, None) for name in names}
+    uncertainty = create_model(
+        "Uncertainty",
+        __base__=_Model,
+        __doc__="How unsure the models are (higher = less sure), per task and the largest of the reviewed ones.",
+        strategy=(Keyword, ...),
+        max=(float, ...),
+        **scores,
+    )
+    review = create_model(
+        "Review",
+        __base__=_Model,
+        __doc__="A reviewer's decision on the article (`streamproc.review.elastic`).",
+        decision=(Keyword, ...),
+        by=(Keyword, ...),
+        at=(datetime, ...),
+        agrees=(dict[task, bool] | None, None),
+        model_versions=(dict[task, Keyword], ...),
+        **per_task,
+    )
+    fields: dict[str, Any] = {
+        "uncertainty": (uncertainty, ...),
+        "model_versions": (dict[task, Keyword], ...),
+        "review": (review | None, None),
+        **{name: (TaskPrediction | None, None) for name in names},
+    }
+    return create_model(
+        "EnrichedArticle",
+        __base__=EnrichedArticle,
+        __doc__="The Elasticsearch `_source` of one article (its `_id` is `id`).",
+        **fields,
+    )
 
 
 def enriched_article(
@@ -129,16 +136,23 @@ def enriched_article(
     versions: dict[str, str],
     review_threshold: float,
     position: SourcePosition,
+    tasks: TaskSet,
     processed_at: datetime | None = None,
 ) -> EnrichedArticle:
-    """The enriched article for one classified article."""
-    tasks = classification.tasks
-    predictions: dict[str, Any] = {
-        task: TaskPrediction(label=tasks[task].label, score=tasks[task].score, probabilities=tasks[task].probabilities)
-        for task in TASKS
+    """The enriched article for one classified article (tasks without an answer stay null)."""
+    answers = classification.tasks
+    predictions = {
+        task: TaskPrediction(label=answer.label, score=answer.score, probabilities=answer.probabilities)
+        for task, answer in answers.items()
+        if task in tasks
     }
-    uncertainties: dict[str, Any] = {task: tasks[task].uncertainty for task in TASKS}
-    return EnrichedArticle(
+    model = document_model(tasks.names)
+    uncertainty = {task: answer.uncertainty for task, answer in answers.items() if task in tasks}
+    fields: dict[str, Any] = {
+        **predictions,
+        "uncertainty": {"strategy": classification.strategy, "max": classification.max_uncertainty, **uncertainty},
+    }
+    return model(
         id=article.id,
         url=article.url or None,
         title=article.title,
@@ -147,23 +161,9 @@ def enriched_article(
         published_at=article.published_at,
         lang=article.lang,
         extra=article.extra,
-        **predictions,
-        uncertainty=Uncertainty(strategy=classification.strategy, **uncertainties, max=classification.max_uncertainty),
         needs_review=classification.max_uncertainty >= review_threshold,
-        model_versions={task: versions[task] for task in TASKS},
+        model_versions={task: versions[task] for task in predictions},
         processed_at=processed_at or datetime.now(UTC),
         kafka=KafkaPosition(topic=position.topic, partition=position.partition, offset=position.offset),
+        **fields,
     )
-
-
-def review_summary(document: Mapping[str, Any]) -> dict[str, Any]:
-    """What a reviewer needs to see of an enriched document (as written to Elasticsearch)."""
-    summary: dict[str, Any] = {key: document.get(key) for key in SUMMARY_FIELDS}
-    summary["body"] = (document.get("body") or "")[:BODY_EXCERPT]
-    for task in TASKS:
-        result = document[task]
-        summary[task] = {"label": result["label"], "score": result["score"]}
-        if "probabilities" in result:
-            summary[task]["probabilities"] = result["probabilities"]
-    summary["queued_at"] = document["processed_at"]
-    return summary

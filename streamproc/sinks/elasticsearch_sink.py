@@ -6,7 +6,6 @@ writes but keeps what reviewers added (`review.*`, `label_source`), see `streamp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from elasticsearch import (
@@ -19,7 +18,8 @@ from elasticsearch import (
 )
 from elasticsearch.helpers import async_bulk
 
-from streamproc.sinks.document import EnrichedArticle
+from streamproc.ingest.records import DeadLetter, Rejection
+from streamproc.sinks.outgoing import OutgoingBatch
 from streamproc.sinks.retry import PermanentSinkError, TransientSinkError
 
 
@@ -37,9 +37,18 @@ class ElasticsearchSink:
         self.client = client
         self.index = index
 
-    async def write(self, batch: Sequence[EnrichedArticle]) -> dict[str, str]:
-        """Index the articles (the worker's fields; reviewers' fields stay); returns the ids refused for good."""
-        return await self.index_batch([article.worker_fields() for article in batch])
+    async def write(self, batch: OutgoingBatch) -> None:
+        """Index the batch's articles (the worker's fields; reviewers' fields stay). The ones refused for good
+        leave the batch as `index_rejected` dead letters; the rest are counted as indexed."""
+        if not batch.articles:
+            return
+        rejected = await self.index_batch([article.document.worker_fields() for article in batch.articles])
+        for article in batch.articles:
+            if article.document.id in rejected:
+                rejection = Rejection("index_rejected", rejected[article.document.id])
+                batch.dead_letters.append(DeadLetter(article.record, rejection))
+        batch.articles = [article for article in batch.articles if article.document.id not in rejected]
+        batch.indexed = len(batch.articles)
 
     async def close(self) -> None:
         """Close the client."""

@@ -1,10 +1,11 @@
-"""The Elasticsearch index template for enriched articles, generated from `EnrichedArticle`.
+"""The Elasticsearch index template for enriched articles, generated from the document model of a task set.
 
-The mapping is derived from the model's fields: a field's Python type gives its Elasticsearch type, a
-`EsMapping` annotation overrides it (keyword, text, long, unindexed objects), a nested model becomes an object
-with its own properties, and a `dict[Task, ...]` one property per task. Adding a field to the model adds it
-here. `deploy/elasticsearch/news-enriched.template.json` is this template written out for people who provision
-Elasticsearch by hand; a test keeps the two equal.
+The mapping is derived from the model's fields (`streamproc.sinks.document.document_model`): a field's Python
+type gives its Elasticsearch type, a `EsMapping` annotation overrides it (keyword, text, long, unindexed
+objects), a nested model becomes an object with its own properties, and a `dict[Literal[tasks], ...]` one
+property per task. Adding a field or a task adds it here. `deploy/elasticsearch/news-enriched.template.json` is
+the template of the default task file written out for people who provision Elasticsearch by hand; a test keeps
+the two equal.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from streamproc.sinks.document import EnrichedArticle, EsMapping
+from streamproc.sinks.document import EsMapping, document_model
+from streamproc.tasks import TaskSet
 
 SCORE = {"type": "float"}
 _BY_TYPE: dict[type, dict[str, Any]] = {
@@ -61,7 +63,7 @@ def model_properties(model: type[BaseModel]) -> dict[str, Any]:
     return properties
 
 
-def index_template(index: str) -> dict[str, Any]:
+def index_template(index: str, tasks: TaskSet) -> dict[str, Any]:
     """Template body for `PUT _index_template/<index>`, matching `<index>` and `<index>-*`."""
     return {
         "index_patterns": [index, f"{index}-*"],
@@ -74,7 +76,7 @@ def index_template(index: str) -> dict[str, Any]:
             "mappings": {
                 "dynamic": "strict",
                 "dynamic_templates": [{"probabilities": {"path_match": "*.probabilities.*", "mapping": SCORE}}],
-                "properties": model_properties(EnrichedArticle),
+                "properties": model_properties(document_model(tasks.names)),
             },
         },
     }

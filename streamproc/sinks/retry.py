@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from streamproc.worker import metrics
+from streamproc import metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -35,15 +35,19 @@ def create_topics(settings: Settings) -> list[str]:
 
 
 def create_index(settings: Settings) -> list[str]:
-    """Put the index template and create the index if it does not exist yet."""
+    """Put the index template and create the index if it does not exist yet; an existing index gets the fields
+    of tasks added to the task file since it was created (fields are only ever added, never changed)."""
     client = elasticsearch_client(settings)
     try:
-        body = index_template(settings.es_index)
+        body = index_template(settings.es_index, settings.tasks)
         client.indices.put_index_template(name=settings.es_index, **body)
         done = [f"index template {settings.es_index} ({', '.join(body['index_patterns'])})"]
         if not client.indices.exists(index=settings.es_index):
             client.indices.create(index=settings.es_index)
             done.append(f"created index {settings.es_index}")
+        else:
+            client.indices.put_mapping(index=settings.es_index, properties=body["template"]["mappings"]["properties"])
+            done.append(f"index {settings.es_index} exists (mapping brought up to the task file)")
         return done
     finally:
         client.close()

@@ -18,12 +18,12 @@ from typing import NoReturn
 import faust
 from faust.types import EventT
 
+from streamproc import metrics
 from streamproc.config import Settings
 from streamproc.inference.loader import load_pipeline_predictor
 from streamproc.inference.predictor import Predictor
 from streamproc.ingest.records import RawRecord, SourcePosition
 from streamproc.sinks.deadletter_sink import DeadLetterSink
-from streamproc.worker import metrics
 from streamproc.worker.batch import BatchProcessor, PreparedBatch
 from streamproc.worker.commit import Acknowledge
 from streamproc.worker.exit import or_exit

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
+from streamproc import metrics
 from streamproc.config import Settings
 from streamproc.connections import async_elasticsearch_client, async_redis_client
 from streamproc.inference.classify import Classification, classify
@@ -20,14 +21,15 @@ from streamproc.inference.predictor import Predictor
 from streamproc.ingest.article import Article
 from streamproc.ingest.records import DeadLetter, RawRecord, Rejection
 from streamproc.ingest.validate import parse_article
-from streamproc.review_policy import ReviewPolicy, review_policy
+from streamproc.review.policy import ReviewPolicy, review_policy
+from streamproc.review.queue import ReviewQueue
+from streamproc.sinks.base import Sink
 from streamproc.sinks.deadletter_sink import DeadLetterSink
-from streamproc.sinks.document import EnrichedArticle, enriched_article
+from streamproc.sinks.document import enriched_article
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
+from streamproc.sinks.outgoing import Enriched, OutgoingBatch
 from streamproc.sinks.retry import retry_until_done
-from streamproc.sinks.review_queue import ReviewQueue
-from streamproc.worker import metrics
-from streamproc.worker.commit import Acknowledge, BatchResult, Sinks, commit_batch
+from streamproc.worker.commit import Acknowledge, close_all, commit_batch
 
 log = logging.getLogger(__name__)
 CANARY_TEXT = "streamproc canary: 정부가 오늘 새 예산안을 발표했다."
@@ -46,26 +48,27 @@ class PreparedBatch:
     # the model and review policy that classified it: a model switch while it is stored must not relabel it
     versions: dict[str, str]
     review_policy: ReviewPolicy
-    classified: list[tuple[tuple[Article, RawRecord], Classification]] = field(default_factory=list)
-    result: BatchResult = field(default_factory=BatchResult)
+    # (article, its record, the text the models read, their answer)
+    classified: list[tuple[Article, RawRecord, str, Classification]] = field(default_factory=list)
+    outgoing: OutgoingBatch = field(default_factory=OutgoingBatch)
 
 
 class BatchProcessor:
-    """Runs batches against the models and sinks it was given."""
+    """Runs batches against the models and the sinks it was given, in the sinks' order."""
 
     def __init__(
         self,
         settings: Settings,
         predictor: Predictor,
-        elasticsearch: ElasticsearchSink,
+        sinks: Sequence[Sink],
         review_queue: ReviewQueue,
         executor: Executor | None = None,
-        deadletters: DeadLetterSink | None = None,
     ) -> None:
-        """Without `deadletters`, dead letters are only returned in the `BatchResult` (tests, benchmarks)."""
+        """`review_queue` (one of `sinks`, or not) is the Redis connection the review budget shares."""
         self.settings = settings
+        self.tasks = settings.tasks
         self.predictor = predictor
-        self.sinks = Sinks(elasticsearch, review_queue, deadletters)
+        self.sinks = list(sinks)
         self.review_queue = review_queue
         self.executor = executor
         self.review_policy = review_policy(settings, review_queue.client, predictor.versions)
@@ -78,10 +81,16 @@ class BatchProcessor:
         executor: Executor | None = None,
         deadletters: DeadLetterSink | None = None,
     ) -> BatchProcessor:
-        """A processor with new connections to the Elasticsearch index and the review queue `settings` name."""
+        """A processor with new connections to the index and the review queue `settings` name, writing to
+        Elasticsearch, then the review queue, then (when given) the dead-letter topic.
+
+        Without `deadletters` the dead letters are only returned in the outgoing batch (tests, benchmarks)."""
         elasticsearch = ElasticsearchSink(async_elasticsearch_client(settings), settings.es_index)
-        review_queue = ReviewQueue(async_redis_client(settings), settings.review_key_prefix, settings.review_queue_max)
-        return cls(settings, predictor, elasticsearch, review_queue, executor, deadletters)
+        review_queue = ReviewQueue(
+            async_redis_client(settings), settings.review_key_prefix, settings.tasks.names, settings.review_queue_max
+        )
+        sinks: list[Sink] = [elasticsearch, review_queue, *([deadletters] if deadletters else [])]
+        return cls(settings, predictor, sinks, review_queue, executor)
 
     def use_predictor(self, predictor: Predictor) -> None:
         """Serve the next batches with `predictor` (e.g. a promoted model); a new model starts its own review budget."""
@@ -91,9 +100,9 @@ class BatchProcessor:
 
     async def close(self) -> None:
         """Close the sink connections."""
-        await self.sinks.close()
+        await close_all(self.sinks)
 
-    async def process(self, records: list[RawRecord]) -> BatchResult:
+    async def process(self, records: list[RawRecord]) -> OutgoingBatch:
         """Process a batch; returns once every sink confirmed (retrying while they are down)."""
         return await self.store(await self.prepare(records))
 
@@ -104,31 +113,33 @@ class BatchProcessor:
         for record in records:
             parsed = parse_article(record.value, self.settings.max_article_bytes)
             if isinstance(parsed, Rejection):
-                prepared.result.dead_letters.append(DeadLetter(record, parsed))
+                prepared.outgoing.dead_letters.append(DeadLetter(record, parsed))
             else:
                 latest[parsed.id] = (parsed, record)  # the same id twice in a batch: the later one wins
         if latest:
             items = list(latest.values())
-            outcomes = await self._classify([article.text for article, _ in items])
-            for (article, record), outcome in zip(items, outcomes, strict=True):
+            texts = [article.text for article, _ in items]
+            outcomes = await self._classify(texts)
+            for (article, record), text, outcome in zip(items, texts, outcomes, strict=True):
                 if isinstance(outcome, Exception):
                     rejection = Rejection("inference_failed", repr(outcome))
-                    prepared.result.dead_letters.append(DeadLetter(record, rejection))
+                    prepared.outgoing.dead_letters.append(DeadLetter(record, rejection))
                 else:
-                    prepared.classified.append(((article, record), outcome))
+                    prepared.classified.append((article, record, text, outcome))
         return prepared
 
-    async def store(self, prepared: PreparedBatch, acknowledge: Acknowledge | None = None) -> BatchResult:
+    async def store(self, prepared: PreparedBatch, acknowledge: Acknowledge | None = None) -> OutgoingBatch:
         """The commit sequence for a prepared batch (`streamproc.worker.commit`), `acknowledge` its last step."""
         backoff = (self.settings.sink_retry_initial, self.settings.sink_retry_max)
-        articles = await self._enrich(prepared, backoff) if prepared.classified else []
+        if prepared.classified:
+            prepared.outgoing.articles = await self._enrich(prepared, backoff)
 
         async def report_then_acknowledge() -> None:
             _report(prepared)  # before the offsets move: whoever sees them acknowledged sees the numbers
             if acknowledge is not None:
                 await acknowledge()
 
-        return await commit_batch(articles, prepared.result, self.sinks, backoff, report_then_acknowledge)
+        return await commit_batch(prepared.outgoing, self.sinks, backoff, report_then_acknowledge)
 
     async def _classify(self, texts: list[str]) -> Sequence[Classification | Exception]:
         """Classify a batch; when that fails, one text at a time, so one poison article cannot stop the rest.
@@ -155,32 +166,35 @@ class BatchProcessor:
     async def _run_models(self, texts: list[str]) -> list[Classification]:
         loop = asyncio.get_running_loop()
         strategy = self.settings.uncertainty_strategy
+        tasks, reviewed = self.tasks.names, self.tasks.reviewed
         with metrics.inference_timer():
-            return await loop.run_in_executor(self.executor, classify, self.predictor, texts, strategy)
+            return await loop.run_in_executor(self.executor, classify, self.predictor, texts, strategy, tasks, reviewed)
 
-    async def _enrich(
-        self, prepared: PreparedBatch, backoff: tuple[float, float]
-    ) -> list[tuple[EnrichedArticle, RawRecord]]:
-        classified = prepared.classified
-        uncertainties = [classification.max_uncertainty for _, classification in classified]
+    async def _enrich(self, prepared: PreparedBatch, backoff: tuple[float, float]) -> list[Enriched]:
+        uncertainties = [classification.max_uncertainty for *_, classification in prepared.classified]
         threshold = await retry_until_done(
             lambda: prepared.review_policy.threshold(uncertainties), "Redis review budget", *backoff
         )
         return [
-            (enriched_article(article, classification, prepared.versions, threshold, record.position), record)
-            for (article, record), classification in classified
+            Enriched(
+                enriched_article(article, classification, prepared.versions, threshold, record.position, self.tasks),
+                record,
+                text,
+            )
+            for article, record, text, classification in prepared.classified
         ]
 
 
 def _report(prepared: PreparedBatch) -> None:
-    result = prepared.result
+    batch = prepared.outgoing
     seconds = time.perf_counter() - prepared.started
     log.info(
         "batch of %d: %d indexed, %d newly queued for review, %d dead-lettered (%.2fs)",
         prepared.size,
-        result.indexed,
-        result.queued,
-        len(result.dead_letters),
+        batch.indexed,
+        batch.queued,
+        len(batch.dead_letters),
         seconds,
     )
-    metrics.observe_batch(prepared.size, result, seconds)
+    reasons = [letter.rejection.reason for letter in batch.dead_letters]
+    metrics.observe_batch(prepared.size, batch.indexed, batch.queued, reasons, seconds)

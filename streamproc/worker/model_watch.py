@@ -1,11 +1,11 @@
 """Live model switch: notice a promoted version between batches and swap it in without stopping.
 
-The serving model is named by a symbolic link (`streamproc_models.registry`). Between batches the worker asks
-`ModelWatch.current()`; at most every `model_poll_seconds` it resolves the link, and when the target changed it
-starts loading the new folder in a thread of its own (the event loop keeps heart-beating, the old model keeps
-serving). Once loaded, the next batch runs on the new model, so every document of a batch carries one version
-in `model_versions`. A folder that fails to load is logged with the reason and not retried until the link
-changes again; the old model keeps serving.
+The serving model is named by a symbolic link (`streamproc models promote` re-points it). Between batches the
+worker asks `ModelWatch.current()`; at most every `model_poll_seconds` it resolves the link, and when the target
+changed it starts loading the new folder in a thread of its own (the event loop keeps heart-beating, the old
+model keeps serving). Once loaded, the next batch runs on the new model, so every document of a batch carries one
+version in `model_versions`. A folder that fails to load is logged with the reason and not retried until the
+link changes again; the old model keeps serving.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from streamproc import metrics
 from streamproc.config import Settings
 from streamproc.inference.loader import load_pipeline_predictor
 from streamproc.inference.predictor import Predictor
-from streamproc.worker import metrics
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ class ModelWatch:
         self.settings = settings
         self.predictor = predictor
         self.load = load
-        # separate folders (topic + sentiment) have no link to watch
+        # separate folders per task have no link to watch
         self.link: Path | None = None
-        if settings.topic_model_dir is None:
+        if not settings.task_model_dirs:
             self.link = Path(settings.multitask_model_dir or settings.default_model_dir).expanduser()
         self.serving = self._target()
         self.failed: Path | None = None

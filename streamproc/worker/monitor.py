@@ -17,10 +17,10 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from streamproc import metrics
 from streamproc.config import Settings
 from streamproc.connections import redis_client
-from streamproc.review.desk import ReviewDesk
-from streamproc.worker import metrics
+from streamproc.review.queue import ReviewKeys
 from streamproc.worker.lag import LagMonitor
 from streamproc.worker.stall import PartitionState, StallDetector
 
@@ -68,7 +68,8 @@ class GroupWatch:
         self._kafka_failed = False
         self.stalled = self.detector.observe(progress)
         self.checked = True
-        metrics.observe_partitions(topic, list(self.detector.states.values()), self.stalled)
+        lags = {state.partition: state.lag for state in self.detector.states.values()}
+        metrics.observe_partitions(topic, lags, {state.partition for state in self.stalled})
         now_stalled = {s.partition for s in self.stalled}
         for state in self.stalled:
             if state.partition not in self._reported:
@@ -98,7 +99,7 @@ class GroupWatch:
     def _check_review_queue(self) -> None:
         client = redis_client(self.settings)
         try:
-            metrics.REVIEW_DEPTH.set(ReviewDesk(client, self.settings.review_key_prefix).size())
+            metrics.REVIEW_DEPTH.set(int(client.zcard(ReviewKeys.for_prefix(self.settings.review_key_prefix).pending)))
         except Exception as exc:
             log.debug("cannot read the review-queue depth: %s", type(exc).__name__)
         finally:

@@ -19,6 +19,7 @@ from streamproc.config import ENV_PREFIX, Settings, load_settings
 from streamproc.sinks.index_template import index_template
 from streamproc.stack.endpoints import endpoints
 from streamproc.stack.up import runs_locally
+from streamproc.tasks import load_tasks
 from tests.paths import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -317,7 +318,7 @@ def test_dockerfile_copies_existing_files_that_dockerignore_keeps() -> None:
         if keyword in ("COPY", "ADD"):
             parts = [part for part in shlex.split(args) if not part.startswith("--")]
             copied += parts[:-1]
-    assert {"pyproject.toml", "setup.py", "README.md", "streamproc", "models"} <= set(copied)
+    assert {"pyproject.toml", "README.md", "streamproc", "models"} <= set(copied)
     for source in copied:
         assert (REPO_ROOT / source).exists(), f"COPY {source}: no such file in the build context"
         excluded = [p for p in ignored if fnmatch.fnmatch(source, p) or source.startswith(p + "/")]
@@ -347,7 +348,7 @@ def kibana_objects() -> list[dict[str, Any]]:
 
 
 def mapping_has(field: str) -> bool:
-    properties = index_template(DEFAULT_INDEX)["template"]["mappings"]["properties"]
+    properties = index_template(DEFAULT_INDEX, load_tasks())["template"]["mappings"]["properties"]
     node: dict[str, Any] = {"properties": properties}
     for part in field.split("."):
         if "properties" not in node or part not in node["properties"]:
@@ -376,7 +377,7 @@ def test_kibana_data_view_matches_the_index() -> None:
     attributes = view["attributes"]
     assert fnmatch.fnmatch(DEFAULT_INDEX, attributes["title"]), "the data view pattern matches the index"
     assert fnmatch.fnmatch(f"{DEFAULT_INDEX}-2026.11", attributes["title"]), "and the <index>-* indices"
-    assert index_template(DEFAULT_INDEX)["index_patterns"] == [DEFAULT_INDEX, f"{DEFAULT_INDEX}-*"]
+    assert index_template(DEFAULT_INDEX, load_tasks())["index_patterns"] == [DEFAULT_INDEX, f"{DEFAULT_INDEX}-*"]
     assert attributes["timeFieldName"] == "processed_at" and mapping_has("processed_at")
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from streamproc.sinks.index_template import index_template
+from streamproc.tasks import load_tasks
 from tests.paths import REPO_ROOT
 
 OBJECTS_FILE = REPO_ROOT / "deploy" / "kibana" / "saved-objects.ndjson"
@@ -39,7 +40,7 @@ def _field_types() -> dict[str, str]:
             types[path] = spec.get("type", "object")
             walk(spec.get("properties", {}), f"{path}.")
 
-    walk(index_template("news-enriched")["template"]["mappings"]["properties"], "")
+    walk(index_template("news-enriched", load_tasks())["template"]["mappings"]["properties"], "")
     return types
 
 

@@ -15,8 +15,10 @@ import pytest
 from scipy.stats import spearmanr
 from typer.testing import CliRunner
 
-from streamproc.cli.main import _register_model_commands, app
+from streamproc.cli.main import _register_plugin_commands, app
 from streamproc.inference.uncertainty import uncertainty
+from streamproc.tasks import load_tasks
+from streamproc_models.active_learning.data_sets import study_sets
 from streamproc_models.active_learning.features import default_layers, layer_features
 from streamproc_models.active_learning.fine_tune import run_fine_tune_study
 from streamproc_models.active_learning.loss_module import LossModule
@@ -133,7 +135,7 @@ def test_al_sim_cli_writes_json_table_and_png(tiny_base: Path, tmp_path: Path, m
     write_toy_set(data_dir / "topic_ko_headlines", TOPIC_WORDS, per_label=300)
     monkeypatch.setenv("STREAMPROC_DATA_DIR", str(data_dir))
     monkeypatch.setenv("STREAMPROC_MODEL_STORE", str(tmp_path / "store"))
-    _register_model_commands()
+    _register_plugin_commands()
     out = tmp_path / "out"
     args = ["al-sim", "--data-set", "topic_ko_headlines", "--seeds", "2", "--base", str(tiny_base), "--out", str(out)]
     result = CliRunner().invoke(app, [*args, "--strategy", "random", "--strategy", "entropy"])
@@ -147,7 +149,7 @@ def test_al_sim_cli_writes_json_table_and_png(tiny_base: Path, tmp_path: Path, m
 
 
 def test_al_sim_cli_refuses_an_unknown_strategy(tmp_path: Path) -> None:
-    _register_model_commands()
+    _register_plugin_commands()
     result = CliRunner().invoke(app, ["al-sim", "--strategy", "oracle", "--out", str(tmp_path)])
     assert result.exit_code != 0 and "unknown strategy oracle" in str(result.exception)
 
@@ -157,7 +159,14 @@ def test_fine_tune_variant_picks_with_the_jointly_trained_loss_head(tiny_base: P
     hp = Hyperparameters(epochs=1, batch_size=16, max_length=16, patience=1)
     settings = SimSettings(checkpoints=(0.30,))
     result = run_fine_tune_study(
-        tmp_path, ["topic_ko_headlines"], ["predicted_loss", "margin_clusters"], [0], settings, tiny_base, 200, hp
+        study_sets(load_tasks(), tmp_path),
+        ["topic_ko_headlines"],
+        ["predicted_loss", "margin_clusters"],
+        [0],
+        settings,
+        tiny_base,
+        200,
+        hp,
     )
     data = result["datasets"]["topic_ko_headlines"]
     assert data["sizes"] == [50, 60] and data["pool_size"] == 200

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from streamproc.tasks import Source
 from streamproc_models.data import LabeledSet
-from streamproc_models.default_sets import QUICK_TUNE_VAL_ROWS, Source, TrainingSets, balanced_sample, quick_tune_sets
+from streamproc_models.default_sets import QUICK_TUNE_VAL_ROWS, TrainingSets, balanced_sample, quick_tune_sets
 
 
 def _parts(sizes: dict[str, int]) -> tuple[LabeledSet, list[tuple[str, int]]]:
@@ -35,15 +36,14 @@ def test_the_quick_tune_reads_what_each_source_names_and_leaves_untuned_tasks_ou
     val, val_parts = _parts({"short": 500, "long": 50, "all": 20})
     other, other_parts = _parts({"long": 40})
     sources = [
-        Source("short", "topic", quick_tune_rows=600),
-        Source("long", "topic"),
-        Source("all", "topic", quick_tune_rows=None, quick_tune_repeats=2),
+        Source(folder="short", quick_tune_rows=600),
+        Source(folder="long"),
+        Source(folder="all", quick_tune_rows="all", quick_tune_repeats=2),
     ]
     data = TrainingSets(
         {"topic": (train, val), "sentiment": (other, other)},
         files={},
         sources=sources,
-        seed_only=False,
         val_parts={"topic": val_parts, "sentiment": other_parts},
         train_parts={"topic": train_parts, "sentiment": other_parts},
     )

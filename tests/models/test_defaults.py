@@ -13,7 +13,7 @@ from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc.inference.multihead import MultiHeadClassifier
 from streamproc.inference.predictor import load_model
-from streamproc_models.default_sets import DEFAULT_SOURCES
+from streamproc.tasks import load_tasks
 from streamproc_models.defaults import QUICK_TUNE, ensure_default_models
 from streamproc_models.encoder import ENCODER_NAME
 from streamproc_models.training.train import load_base
@@ -43,6 +43,9 @@ def test_seed_set_default_model_is_built_once_and_warned_about(rebuilt: Path, tm
         "world",
     ]
     assert card["tasks"]["sentiment"] == ["negative", "neutral", "positive"]
+    # emotion learns from the data the project ships beside the task file, shared data or not
+    assert card["tasks"]["emotion"] == ["anxiety", "joy", "neutral", "sadness"]
+    assert not any("emotion" in line for line in said if "seed set" in line)
     # Frozen multilingual features separate even a small seed set well above chance (1/8 and 1/3).
     assert card["metrics"]["topic"]["macro_f1"] > 0.4
     assert card["metrics"]["sentiment"]["macro_f1"] > 0.45
@@ -92,8 +95,9 @@ def test_the_quick_tune_recipe_tunes_the_encoder_on_the_short_sets_first(rebuilt
     store, data = tmp_path / "store", tmp_path / "data"
     store.mkdir()
     (store / ENCODER_NAME).symlink_to(rebuilt)
-    for source in DEFAULT_SOURCES:  # small separable sets in the shared data's layout
-        write_toy_set(data / source.folder, TOPIC_WORDS if source.task == "topic" else SENTIMENT_WORDS, per_label=12)
+    shared = [(task.name, source.folder) for task in load_tasks() for source in task.sources if source.folder]
+    for task, folder in shared:  # small separable sets in the shared data's layout
+        write_toy_set(data / folder, TOPIC_WORDS if task == "topic" else SENTIMENT_WORDS, per_label=12)
     settings = Settings(model_store=store, data_dir=data, device="cpu")
     folder = ensure_default_models(settings, quick_tune=True, say=lambda _: None)
     assert folder.parent.name == "default-quick-tuned" and settings.default_model_dir.resolve() == folder.resolve()
@@ -105,7 +109,8 @@ def test_the_quick_tune_recipe_tunes_the_encoder_on_the_short_sets_first(rebuilt
     stage = json.loads((folder / "fine_tune" / "model_card.json").read_text())["data"]
     assert stage["topic"]["train"]["rows"] == 3 * 12  # the headlines only: no articles, no AG News
     assert stage["sentiment"]["train"]["rows"] == 2 * 2 * 12 + 2 * 12  # finance twice, the reviews once
-    assert card["per_data_set"]["topic"].keys() == {s.folder for s in DEFAULT_SOURCES if s.task == "topic"}
+    assert card["per_data_set"]["topic"].keys() == {folder for task, folder in shared if task == "topic"}
+    assert card["per_data_set"]["emotion"].keys() == {"emotion"}
     assert json.loads((folder / "streamproc_model.json").read_text())["base_model"] == str(store / ENCODER_NAME)
     assert not [p.name for p in store.iterdir() if p.name.startswith(".fine-tune-")]
     frozen = load_base(rebuilt)[0].state_dict()

@@ -24,10 +24,10 @@ def _cli(*args: str, store: Path, data_dir: Path | None = None) -> subprocess.Co
     )
 
 
-def _train(task: str, store: Path, base: Path, *data: str) -> Path:
+def _train(tasks: str, store: Path, base: Path, *data: str) -> Path:
     done = _cli(
         "train",
-        task,
+        *tasks.split(),
         *data,
         "--base",
         str(base),
@@ -54,7 +54,7 @@ def trained(tiny_base: Path, toy_topic: Path, toy_sentiment: Path, tmp_path_fact
         "topic": _train("topic", store, tiny_base, "--data", str(toy_topic)),
         "sentiment": _train("sentiment", store, tiny_base, "--data", str(toy_sentiment / "train.tsv")),
         "multitask": _train(
-            "multitask", store, tiny_base, "--topic-data", str(toy_topic), "--sentiment-data", str(toy_sentiment)
+            "topic sentiment", store, tiny_base, "--data", f"topic={toy_topic}", "--data", f"sentiment={toy_sentiment}"
         ),
     }
 
@@ -118,11 +118,18 @@ def test_bench_heads_compares_one_encoder_with_two_models(trained: dict[str, Pat
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
-    assert result["throughput"]["two_heads"]["models"] == [str(trained["multitask"])]
-    assert result["throughput"]["two_models"]["models"] == [str(trained["topic"]), str(trained["sentiment"])]
+    assert result["throughput"]["shared_encoder"]["models"] == [str(trained["multitask"])]
+    assert result["throughput"]["separate_models"]["models"] == [str(trained["topic"]), str(trained["sentiment"])]
     assert result["speedup"] > 0 and result["n_texts"] == 30
-    assert result["quality"]["topic"]["two_heads"]["macro_f1"] is not None
+    assert result["quality"]["topic"]["shared_encoder"]["macro_f1"] is not None
     assert out.with_suffix(".png").is_file()
+
+
+def test_train_names_unknown_tasks_and_data_without_a_task(toy_topic: Path, tmp_path: Path) -> None:
+    unknown = _cli("train", "stance", "--data", str(toy_topic), store=tmp_path)
+    assert unknown.returncode == 2 and "unknown task 'stance'" in unknown.stderr
+    unclear = _cli("train", "topic", "sentiment", "--data", str(toy_topic), store=tmp_path)
+    assert unclear.returncode == 2 and f"--data topic={toy_topic}" in unclear.stderr
 
 
 def test_train_without_base_encoder_is_one_clear_line(toy_topic: Path, tmp_path: Path) -> None:

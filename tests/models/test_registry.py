@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from streamproc.cli.main import _register_model_commands, app
+from streamproc.cli.main import _register_plugin_commands, app
 from streamproc.config import Settings
 from streamproc.errors import UserError
 from streamproc_models.registry import find_version, promote, rollback, serving_folder
@@ -21,7 +21,7 @@ def test_promote_list_rollback(settings: Settings, tmp_path: Path, monkeypatch: 
     monkeypatch.delenv("STREAMPROC_MULTITASK_MODEL_DIR")  # serve through the model store's `default` link
     settings = Settings()
     promote(settings, first)
-    _register_model_commands()
+    _register_plugin_commands()
     runner = CliRunner()
     done = runner.invoke(app, ["models", "promote", "tiny-2"])  # by version name (tiny_models: tiny-<seed>)
     assert done.exit_code == 0, done.output

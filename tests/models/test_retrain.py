@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from streamproc.cli.main import _register_model_commands, app
+from streamproc.cli.main import _register_plugin_commands, app
 from streamproc.config import Settings
 from streamproc.connections import redis_client
 from streamproc.review.desk import ReviewDesk
@@ -71,7 +71,7 @@ def _review(settings: Settings, serving_model: Path, texts: list[str]) -> None:
         docs.append(doc)
     push(settings, docs)
     client = redis_client(settings)
-    desk = ReviewDesk(client, settings.review_key_prefix)
+    desk = ReviewDesk(client, settings.review_key_prefix, settings.tasks)
     for doc in docs:
         desk.label(doc["id"], "kim", {"topic": "culture"})
     client.close()
@@ -85,7 +85,9 @@ def test_reviews_teach_the_promoted_model_the_corrected_class(serving: tuple[Set
     _review(settings, before, _corrected_texts(60, seed=7))
     client = redis_client(settings)
     try:
-        result = retrain(settings, ReviewDesk(client, settings.review_key_prefix), base_data=data, say=lambda _: None)
+        result = retrain(
+            settings, ReviewDesk(client, settings.review_key_prefix, settings.tasks), base_data=data, say=lambda _: None
+        )
     finally:
         client.close()
     assert result.passed and result.promoted, result.checks
@@ -118,14 +120,14 @@ def test_gate_refuses_a_worse_candidate_and_dry_run_never_promotes(
     # worse on validation
     wrong = [text for text, _ in toy_rows({"politics": BASE_TOPICS["politics"]}, 90, seed=7)]
     _review(settings, before, wrong)
-    _register_model_commands()
+    _register_plugin_commands()
     runner = CliRunner()
     dry = runner.invoke(app, ["retrain", "--dry-run", "--base-data", str(data)])
     assert "rule: promote only if" in dry.output
     assert serving_folder(settings) == before
     refused = runner.invoke(app, ["retrain", "--base-data", str(data)])
     assert refused.exit_code == 1, refused.output
-    assert "decision: refused" in refused.output and "WORSE" in refused.output
+    assert "decision: refused" in refused.output and "REFUSED" in refused.output
     assert serving_folder(settings) == before
     listed = runner.invoke(app, ["models", "list"])
     assert "refused" in listed.output
@@ -140,7 +142,7 @@ def test_fine_tune_retrain_runs_the_default_recipe(serving: tuple[Settings, Path
     _review(settings, before, _corrected_texts(30, seed=7))
     client = redis_client(settings)
     try:
-        desk = ReviewDesk(client, settings.review_key_prefix)
+        desk = ReviewDesk(client, settings.review_key_prefix, settings.tasks)
         result = retrain(settings, desk, base_data=data, fine_tune=True, dry_run=True, say=lambda _: None)
     finally:
         client.close()

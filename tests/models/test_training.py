@@ -14,7 +14,7 @@ from streamproc.inference.predictor import load_model
 from streamproc_models.data import read_tsv
 from streamproc_models.training.hyperparameters import Hyperparameters
 from streamproc_models.training.learning_loss import margin_ranking_loss
-from streamproc_models.training.train import _encode, train_classifier, train_multitask
+from streamproc_models.training.train import _encode, train_classifier, train_model
 from tests.tiny_models import served_ids
 
 FAST = {"lr": 3e-3, "epochs": 4, "batch_size": 8, "max_length": 32, "warmup_ratio": 0.0, "patience": 4}
@@ -63,7 +63,8 @@ def test_two_heads_with_a_loss_head_train_together(
     tiny_base: Path, toy_topic: Path, toy_sentiment: Path, tmp_path: Path
 ):
     hp = Hyperparameters(**FAST, loss_head=True)
-    folder = train_multitask(_splits(toy_topic), _splits(toy_sentiment), tiny_base, tmp_path, hp, device="cpu")
+    sets = {"topic": _splits(toy_topic), "sentiment": _splits(toy_sentiment)}
+    folder = train_model(sets, tiny_base, tmp_path, hp, name="multitask", device="cpu")
     metrics = json.loads((folder / "metrics.json").read_text())
     assert set(metrics["tasks"]) == {"topic", "sentiment"}
     assert all("loss_head_spearman" in m for m in metrics["tasks"].values())

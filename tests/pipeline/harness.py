@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from streamproc.config import Settings
 from streamproc.connections import elasticsearch_client, kafka_python_options, redis_client
-from streamproc.sinks.review_queue import ReviewKeys
+from streamproc.review.queue import ReviewKeys
 from streamproc.stack.up import bring_up
 from streamproc.worker.lag import LagMonitor
 

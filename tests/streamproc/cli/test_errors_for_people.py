@@ -40,7 +40,8 @@ def _one_line(done: subprocess.CompletedProcess[str]) -> str:
         ({"STREAMPROC_KAFKA_BOOTSTRAP_SERVERS": "no-port-here"}, "STREAMPROC_KAFKA_BOOTSTRAP_SERVERS"),
         ({"STREAMPROC_DEVICE": "tpu"}, "STREAMPROC_DEVICE"),
         ({"STREAMPROC_ES_URL": "localhost:9200"}, "STREAMPROC_ES_URL"),
-        ({"STREAMPROC_TOPIC_MODEL_DIR": "/tmp/x"}, "STREAMPROC_SENTIMENT_MODEL_DIR"),
+        ({"STREAMPROC_TOPIC_MODEL_DIR": "/tmp/x"}, "STREAMPROC_TASK_MODEL_DIRS"),  # retired: names its successor
+        ({"STREAMPROC_TASKS_FILE": "/nowhere/tasks.toml"}, "STREAMPROC_TASKS_FILE"),
     ],
 )
 def test_bad_setting_names_the_variable(env: dict[str, str], expected: str) -> None:

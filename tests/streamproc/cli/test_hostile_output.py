@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 from streamproc.config import Settings
 from streamproc.connections import async_redis_client
-from streamproc.sinks.review_queue import ReviewQueue
+from streamproc.review.queue import ReviewQueue
 from tests.hostile import hostile_records
 from tests.pipeline.harness import encode, make_articles, provision
 from tests.servers import free_port
@@ -69,7 +70,7 @@ def _queue_hostile_article(settings: Settings) -> None:
     async def push() -> None:
         client = async_redis_client(settings)
         try:
-            await ReviewQueue(client, settings.review_key_prefix).push([document])
+            await ReviewQueue(client, settings.review_key_prefix, settings.tasks.names).push([(document, "text")])
         finally:
             await client.aclose()
 
@@ -130,9 +131,9 @@ def test_settings_that_cannot_work_are_refused(name: str, value: str, fragment: 
 
 
 def test_model_folders_must_exist(tmp_path: Path) -> None:
-    env = {"STREAMPROC_TOPIC_MODEL_DIR": str(tmp_path), "STREAMPROC_SENTIMENT_MODEL_DIR": str(tmp_path / "gone")}
+    env = {"STREAMPROC_TASK_MODEL_DIRS": json.dumps({"topic": str(tmp_path), "stance": str(tmp_path / "gone")})}
     line = _one_error_line(_run(["config"], env))
-    assert "STREAMPROC_SENTIMENT_MODEL_DIR" in line and "gone" in line
+    assert "STREAMPROC_TASK_MODEL_DIRS[stance]" in line and "gone" in line
 
 
 @pytest.mark.slow

@@ -35,11 +35,12 @@ def test_next_label_skip_reject_stats_export(settings: Settings, tmp_path: Path)
     assert shown.exit_code == 0, shown.output
     assert "[bold]<b>굵게</b>[/bold]" in shown.output and "\x1b" not in shown.output  # shown as text
     assert "k9" in shown.output and "it 0.50" in shown.output and "held by kim" in shown.output
-    ok = _cli("label", "k9", "--topic", "culture", "--sentiment", "neutral", "--reviewer", "kim")
+    ok = _cli("label", "k9", "--set", "topic=culture", "--set", "sentiment=neutral", "--reviewer", "kim")
     assert ok.exit_code == 0 and "labeled topic=culture" in ok.output
-    again = _cli("label", "k9", "--topic", "culture", "--sentiment", "neutral", "--reviewer", "kim")
+    again = _cli("label", "k9", "--set", "topic=culture", "--set", "sentiment=neutral", "--reviewer", "kim")
     assert "nothing changed" in again.output
-    assert isinstance(_cli("label", "k0", "--topic", "sports", "--reviewer", "kim").exception, UserError)
+    assert isinstance(_cli("label", "k0", "--set", "topic=weather", "--reviewer", "kim").exception, UserError)
+    assert isinstance(_cli("label", "k0", "--set", "topic", "--reviewer", "kim").exception, UserError)
     lost = _cli("reject", "k2", "--reviewer", "lee")  # kim holds k2 (claimed with k9)
     assert isinstance(lost.exception, UserError) and "kim holds" in str(lost.exception)
     assert _cli("reject", "k2", "--reviewer", "kim").exit_code == 0
@@ -49,18 +50,18 @@ def test_next_label_skip_reject_stats_export(settings: Settings, tmp_path: Path)
     assert stats["by_reviewer"]["kim"] == {"label": 1, "reject": 1}
     assert stats["agreement"]["topic"]["rate"] == 0.0 and stats["agreement"]["sentiment"]["rate"] == 1.0
     assert "agreement" in _cli("stats").output
-    out = tmp_path / "reviewed.tsv"
+    out = tmp_path / "reviewed"
     assert _cli("export", "--out", str(out)).exit_code == 0
-    topic = read_tsv(out)  # the training format the models read
+    topic = read_tsv(out / "topic.tsv")  # the training format the models read
     assert topic.labels == ["culture"] and topic.texts[0].startswith("[bold]<b>굵게</b>[/bold]")
-    assert read_tsv(tmp_path / "reviewed-sentiment.tsv").labels == ["neutral"]
+    assert read_tsv(out / "sentiment.tsv").labels == ["neutral"]
 
 
 def test_unknown_id_is_one_line_and_exit_2(settings: Settings) -> None:
     push(settings, [document("x1", 0.9)])
     env = {k: v for k, v in os.environ.items()}
     done = subprocess.run(
-        [sys.executable, "-m", "streamproc", "review", "label", "nope", "--topic", "it"],
+        [sys.executable, "-m", "streamproc", "review", "label", "nope", "--set", "topic=it"],
         env=env,
         capture_output=True,
         text=True,

@@ -17,7 +17,7 @@ from streamproc.demo.main_job import SAMPLES
 from streamproc.ingest.article import Article
 from streamproc.ingest.validate import Rejection, parse_article
 from streamproc.publish.reader import read_records
-from streamproc.sinks.review_queue import ReviewKeys
+from streamproc.review.queue import ReviewKeys
 from streamproc.stack.up import runs_locally
 
 

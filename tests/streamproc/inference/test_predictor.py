@@ -35,13 +35,21 @@ def test_multihead_batch_equals_one_by_one(tiny_model_dir: Path) -> None:
 def test_hugging_face_folders_combine(tmp_path: Path) -> None:
     topic = build_sequence_classifier(tmp_path / "topic", TOPICS, seed=1)
     sentiment = build_sequence_classifier(tmp_path / "sentiment", SENTIMENTS, seed=2)
-    settings = Settings(topic_model_dir=topic, sentiment_model_dir=sentiment, device="cpu")
+    settings = Settings(task_model_dirs={"topic": topic, "sentiment": sentiment}, device="cpu")
     predictor = load_pipeline_predictor(settings)
     assert isinstance(predictor, CombinedPredictor)
     assert predictor.tasks == {"topic": TOPICS, "sentiment": SENTIMENTS}
     assert predictor.versions["topic"].startswith("topic@")
     probs = predictor.predict(TEXTS).probabilities
     assert probs["topic"].shape == (4, len(TOPICS)) and probs["sentiment"].shape == (4, 3)
+    with pytest.raises(UserError, match="'stance', which the task file"):
+        load_pipeline_predictor(Settings(task_model_dirs={"stance": topic}, device="cpu"))
+
+
+def test_a_head_with_labels_the_task_file_lacks_is_refused(tmp_path: Path) -> None:
+    odd = build_sequence_classifier(tmp_path / "topic", ["politics", "weather"], seed=1)
+    with pytest.raises(UserError, match=r"topic head has labels the task file .* does not list: weather"):
+        load_pipeline_predictor(Settings(task_model_dirs={"topic": odd}, device="cpu"))
 
 
 def test_loss_head_output_and_strategy_check(tmp_path: Path, tiny_model_dir: Path) -> None:

@@ -16,7 +16,7 @@ from tests.review_items import document, push
 @pytest.fixture
 def desk(settings: Settings):
     client = redis_client(settings)
-    yield ReviewDesk(client, settings.review_key_prefix, lease_seconds=60)
+    yield ReviewDesk(client, settings.review_key_prefix, settings.tasks, lease_seconds=60)
     client.close()
 
 
@@ -24,7 +24,7 @@ def test_claim_hands_out_most_uncertain_first_and_never_twice(settings: Settings
     push(settings, [document(f"a{i}", 0.5 + i / 100) for i in range(10)])
     first = desk.claim("kim", 3)
     assert [item.id for item in first] == ["a9", "a8", "a7"]
-    assert first[0].summary["title"] == "제목 a9" and first[0].labels("topic")[0] == "it"
+    assert first[0].summary["title"] == "제목 a9" and first[0].model_label("topic") == "it"
     second = desk.claim("lee", 3)
     assert [item.id for item in second] == ["a6", "a5", "a4"]
     # claiming again returns what the reviewer already holds (lease renewed), not new items
@@ -39,7 +39,7 @@ def test_concurrent_claims_never_overlap(settings: Settings, desk: ReviewDesk) -
 
     def reviewer(name: str) -> None:
         client = redis_client(settings)
-        mine = ReviewDesk(client, settings.review_key_prefix)
+        mine = ReviewDesk(client, settings.review_key_prefix, settings.tasks)
         ids: list[str] = []
         start.wait()
         while batch := mine.claim(name, 7):
@@ -86,8 +86,10 @@ def test_decisions_are_idempotent_and_audited(settings: Settings, desk: ReviewDe
     assert desk.label("d1", "kim", {"topic": "culture", "sentiment": "neutral"}).status == "duplicate"
     with pytest.raises(ReviewError, match="already decided"):
         desk.label("d1", "kim", {"topic": "world"})
-    with pytest.raises(ReviewError, match="unknown topic label 'sports'"):
-        desk.label("d2", "kim", {"topic": "sports"})
+    with pytest.raises(ReviewError, match="unknown topic label 'weather'"):
+        desk.label("d2", "kim", {"topic": "weather"})  # labels come from the task file, not the summary
+    with pytest.raises(ReviewError, match="unknown task 'stance'"):
+        desk.label("d2", "kim", {"stance": "for"})
     with pytest.raises(ReviewError, match="unknown id"):
         desk.label("nope", "kim", {"topic": "it"})
     assert desk.reject("d2", "kim").status == "ok"

@@ -14,17 +14,14 @@ from streamproc.ingest.article import Article
 from streamproc.ingest.records import SourcePosition
 from streamproc.review.desk import decision_record
 from streamproc.review.elastic import review_fields
-from streamproc.sinks.document import (
-    BODY_EXCERPT,
-    REVIEW_FIELDS,
-    EnrichedArticle,
-    Review,
-    Uncertainty,
-    enriched_article,
-    review_summary,
-)
+from streamproc.review.summary import BODY_EXCERPT, review_summary
+from streamproc.sinks.document import REVIEW_FIELDS, EnrichedArticle, document_model, enriched_article
 from streamproc.sinks.index_template import field_mapping, index_template, model_properties
-from streamproc.tasks import TASKS
+from streamproc.tasks import load_tasks
+
+TASKS = load_tasks()  # the default task file: topic, sentiment, emotion
+DOCUMENT = document_model(TASKS.names)
+Review = DOCUMENT.model_fields["review"].annotation.__args__[0]  # type: ignore[union-attr]
 
 WHERE = SourcePosition("news.raw", 2, 41)
 PROCESSED = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
@@ -47,7 +44,8 @@ def _classification(topic_uncertainty: float, sentiment_uncertainty: float) -> C
 
 def _build(threshold: float = 0.5, **fields: Any) -> EnrichedArticle:
     versions = {"topic": "topic@1", "sentiment": "sentiment@2", "unused": "x"}
-    return enriched_article(_article(**fields), _classification(0.4, 0.6), versions, threshold, WHERE, PROCESSED)
+    classification = _classification(0.4, 0.6)
+    return enriched_article(_article(**fields), classification, versions, threshold, WHERE, TASKS, PROCESSED)
 
 
 def test_the_document_carries_the_article_the_predictions_and_where_it_came_from() -> None:
@@ -57,7 +55,8 @@ def test_the_document_carries_the_article_the_predictions_and_where_it_came_from
     assert doc["extra"] == {"rank": 3}
     assert doc["topic"] == {"label": "economy", "score": 0.7, "probabilities": {"economy": 0.7, "it": 0.3}}
     assert doc["sentiment"]["label"] == "neutral"
-    assert doc["uncertainty"] == {"strategy": "margin", "topic": 0.4, "sentiment": 0.6, "max": 0.6}
+    assert doc["emotion"] is None  # a task the model has no head for yet stays null
+    assert doc["uncertainty"] == {"strategy": "margin", "max": 0.6, "topic": 0.4, "sentiment": 0.6, "emotion": None}
     assert doc["model_versions"] == {"topic": "topic@1", "sentiment": "sentiment@2"}
     assert doc["kafka"] == {"topic": "news.raw", "partition": 2, "offset": 41}
     assert not set(REVIEW_FIELDS) & set(doc), "the worker never writes reviewers' fields (a replay keeps them)"
@@ -71,39 +70,52 @@ def test_needs_review_from_the_larger_uncertainty_inclusive() -> None:
 
 def test_the_document_reads_back_into_the_model() -> None:
     built = _build(url="https://example.com/a")
-    assert EnrichedArticle.model_validate(built.worker_fields()) == built
+    assert DOCUMENT.model_validate(built.worker_fields()) == built
     with pytest.raises(ValidationError):
-        EnrichedArticle.model_validate({**built.worker_fields(), "surprise": 1})  # the mapping is strict too
+        DOCUMENT.model_validate({**built.worker_fields(), "surprise": 1})  # the mapping is strict too
 
 
-def test_every_task_is_a_field_of_the_document_and_its_uncertainty() -> None:
-    assert set(TASKS) <= set(EnrichedArticle.model_fields) and set(TASKS) <= set(Uncertainty.model_fields)
-    assert set(TASKS) <= set(Review.model_fields)
+def test_every_task_of_the_task_file_is_a_field_of_the_document_its_uncertainty_and_its_review() -> None:
+    uncertainty = DOCUMENT.model_fields["uncertainty"].annotation
+    assert set(TASKS.names) <= set(DOCUMENT.model_fields) and set(TASKS.names) <= set(uncertainty.model_fields)  # type: ignore[union-attr]
+    assert set(TASKS.names) <= set(Review.model_fields)
     built = _build()
-    assert [built.prediction(task).label for task in TASKS] == ["economy", "neutral"]
+    assert [(p.label if (p := built.prediction(task)) else None) for task in TASKS.names] == [
+        "economy",
+        "neutral",
+        None,
+    ]
 
 
-def test_review_summary_is_a_subset_of_the_document() -> None:
+def test_another_task_file_gives_another_document() -> None:
+    model = document_model(("topic", "stance"))
+    assert "stance" in model.model_fields and "sentiment" not in model.model_fields
+    assert document_model(("topic", "stance")) is model  # built once per task list
+
+
+def test_review_summary_is_a_subset_of_the_document_plus_the_model_input() -> None:
     doc = _build().worker_fields()
-    summary = review_summary(doc)
+    summary = review_summary(doc, "the model input", TASKS.names)
     assert len(summary["body"]) == BODY_EXCERPT and doc["body"].startswith(summary["body"])
-    assert summary["queued_at"] == doc["processed_at"]
-    for task in TASKS:
+    assert summary["queued_at"] == doc["processed_at"] and summary["text"] == "the model input"
+    for task in ("topic", "sentiment"):
         assert summary[task] == doc[task]
-    assert {k: v for k, v in summary.items() if k not in ("body", "queued_at", *TASKS)} == {
+    assert "emotion" not in summary  # no answer for it
+    assert {k: v for k, v in summary.items() if k not in ("body", "queued_at", "text", *TASKS.names)} == {
         k: doc[k] for k in ("id", "url", "title", "source", "lang", "published_at", "uncertainty", "model_versions")
     }
 
 
 def test_what_reviewers_write_is_what_the_model_describes() -> None:
-    summary = review_summary(_build().worker_fields())
+    summary = review_summary(_build().worker_fields(), "text", TASKS.names)
     at = PROCESSED.timestamp()
-    for decision, labels in (("label", {"topic": "it"}), ("reject", {})):
-        fields = review_fields(decision_record("a1", "kim", decision, summary, labels, at))  # type: ignore[arg-type]
+    for decision, labels in (("label", {"topic": "it", "emotion": "joy"}), ("reject", {})):
+        record = decision_record("a1", "kim", decision, summary, labels, at, TASKS.names)  # type: ignore[arg-type]
+        fields = review_fields(record)
         review = Review.model_validate(fields["review"])
         assert review.by == "kim" and review.model_versions == {"topic": "topic@1", "sentiment": "sentiment@2"}
         document = {**_build().worker_fields(), **fields}
-        assert EnrichedArticle.model_validate(document).label_source == fields["label_source"]
+        assert DOCUMENT.model_validate(document).label_source == fields["label_source"]
 
 
 def _paths(properties: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -115,7 +127,7 @@ def _paths(properties: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def test_the_mapping_is_generated_from_the_model() -> None:
-    mapped = _paths(index_template("news")["template"]["mappings"]["properties"])
+    mapped = _paths(index_template("news", TASKS)["template"]["mappings"]["properties"])
     document = _build().model_copy(
         update={
             "label_source": "reviewed",
@@ -138,7 +150,9 @@ def test_the_mapping_is_generated_from_the_model() -> None:
     assert unmapped == set()
     assert mapped["title"] == "text" and mapped["kafka.offset"] == "long" and mapped["review.at"] == "date"
     assert mapped["review.agrees.topic"] == "boolean" and mapped["label_source"] == "keyword"
-    assert model_properties(EnrichedArticle)["extra"] == {"type": "object", "enabled": False}
+    assert mapped["emotion.label"] == "keyword" and mapped["uncertainty.emotion"] == "float"
+    assert mapped["review.emotion"] == "keyword" and mapped["model_versions.emotion"] == "keyword"
+    assert model_properties(DOCUMENT)["extra"] == {"type": "object", "enabled": False}
 
 
 def _shape(value: Any) -> dict[str, Any]:

@@ -15,10 +15,13 @@ from redis.asyncio import Redis
 
 from streamproc.config import Settings
 from streamproc.connections import async_elasticsearch_client, kafka_python_options
+from streamproc.ingest.records import DeadLetter, RawRecord, Rejection, SourcePosition
+from streamproc.review.queue import ReviewQueue
+from streamproc.sinks.base import write_until_done
 from streamproc.sinks.deadletter_sink import DeadLetterSink
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
+from streamproc.sinks.outgoing import OutgoingBatch
 from streamproc.sinks.retry import PermanentSinkError, TransientSinkError, jittered, retry_until_done
-from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.stack.provision import create_index
 from tests.servers import Valkey, free_port
 
@@ -68,7 +71,8 @@ def test_redis_down_is_transient_and_refused_credentials_are_permanent(valkey: V
     async def push(url: str, **options: Any) -> None:
         client = Redis.from_url(url, socket_connect_timeout=2, **options)
         try:
-            await ReviewQueue(client, "t:review").push([{**DOC, "sentiment": DOC["topic"], "processed_at": "x"}])
+            doc = {**DOC, "sentiment": DOC["topic"], "processed_at": "x"}
+            await ReviewQueue(client, "t:review", ("topic", "sentiment")).push([(doc, "text")])
         finally:
             await client.aclose()
 
@@ -86,22 +90,28 @@ def test_deadletter_sink_delivers_and_refuses_oversized_records_for_good(setting
         await producer.start()
         sink = DeadLetterSink(lambda key, value: producer.send(topic, value, key=key), topic)
         try:
-            await sink.write_until_done([(b"k1", b'{"reason": "invalid_json"}'), (None, b"{}")], 0.01, 0.02)
-            calls, call = _calls(lambda: sink.write([(b"k2", b"x" * 20_000)]))
+            await write_until_done(sink, _letters((b"k1", b"not json"), (None, b"[]")), 0.01, 0.02)
+            calls, call = _calls(lambda: sink.write(_letters((b"k2", b"x" * 20_000))))
             with pytest.raises(PermanentSinkError, match="MessageSizeTooLarge"):
                 await retry_until_done(call, "dead letters", 0.01, 0.02)
             assert len(calls) == 1
-            with pytest.raises(TypeError):  # not bytes: a bug in the caller, raised as it is
-                await sink.write([(None, {"not": "bytes"})])  # type: ignore[list-item]
+            with pytest.raises(AttributeError):  # not bytes: a bug in the caller, raised as it is
+                await sink.write(_letters((None, {"not": "bytes"})))  # type: ignore[arg-type]
         finally:
             await producer.stop()
 
     asyncio.run(run())
     consumer = KafkaConsumer(**kafka_python_options(settings), auto_offset_reset="earliest", consumer_timeout_ms=3000)
     consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []])
-    values = sorted(message.value for message in consumer)
+    originals = sorted(json.loads(message.value)["original_text"] for message in consumer)
     consumer.close()
-    assert values == sorted([b"{}", json.dumps({"reason": "invalid_json"}).encode()])
+    assert originals == ["[]", "not json"]
+
+
+def _letters(*records: tuple[bytes | None, bytes]) -> OutgoingBatch:
+    where = SourcePosition("news.raw", 0, 7)
+    rejection = Rejection("invalid_json", "value is not JSON")
+    return OutgoingBatch(dead_letters=[DeadLetter(RawRecord(value, key, where), rejection) for key, value in records])
 
 
 def test_transient_failures_are_retried_with_jitter() -> None:

@@ -19,13 +19,13 @@ from redis.asyncio import Redis
 
 from streamproc.config import Settings
 from streamproc.connections import async_elasticsearch_client, async_redis_client, elasticsearch_client
-from streamproc.demo.review_loop import topic_labels
+from streamproc.demo.review_loop import stored_labels
 from streamproc.inference.loader import load_pipeline_predictor
 from streamproc.ingest.records import RawRecord, SourcePosition
+from streamproc.review.queue import ReviewQueue
 from streamproc.sinks.deadletter_sink import DeadLetterSink
-from streamproc.sinks.document import EnrichedArticle
+from streamproc.sinks.document import document_model
 from streamproc.sinks.elasticsearch_sink import ElasticsearchSink
-from streamproc.sinks.review_queue import ReviewQueue
 from streamproc.stack.provision import create_index, create_topics
 from streamproc.worker.agent import finish_batch
 from streamproc.worker.batch import BatchProcessor
@@ -65,13 +65,13 @@ async def _finish(settings: Settings, redis: Redis, acknowledged: list[tuple[int
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_list(), acks="all")
     await producer.start()
     topic = settings.topic_deadletter
-    processor = BatchProcessor(
-        settings,
-        load_pipeline_predictor(settings),
+    queue = ReviewQueue(redis, settings.review_key_prefix, settings.tasks.names)
+    sinks = [
         ElasticsearchSink(async_elasticsearch_client(settings), settings.es_index),
-        ReviewQueue(redis, settings.review_key_prefix),
-        deadletters=DeadLetterSink(lambda key, value: producer.send(topic, value, key=key), topic),
-    )
+        queue,
+        DeadLetterSink(lambda key, value: producer.send(topic, value, key=key), topic),
+    ]
+    processor = BatchProcessor(settings, load_pipeline_predictor(settings), sinks, queue)
 
     async def acknowledge() -> None:
         # what the sinks hold at the moment the offsets would be acknowledged
@@ -107,11 +107,12 @@ def test_acknowledges_once_after_every_sink_confirmed(settings: Settings, monkey
         hits = es.search(index=settings.es_index, query={"match_all": {}})["hits"]["hits"]
     finally:
         es.close()
-    stored = [EnrichedArticle.model_validate(hit["_source"]) for hit in hits]  # what is stored reads back typed
+    model = document_model(settings.tasks.names)
+    stored = [model.model_validate(hit["_source"]) for hit in hits]  # what is stored reads back typed
     assert sorted(doc.id for doc in stored) == ["a0", "a1", "a2"]
     assert {doc.label_source for doc in stored} == {"model"} and all(doc.needs_review for doc in stored)
     assert {doc.kafka.offset for doc in stored} == {0, 1, 2}
-    assert topic_labels(settings, ["a0", "a1", "a2"]).keys() == {"a0", "a1", "a2"}  # the demo reads it typed too
+    assert stored_labels(settings, ["a0", "a1", "a2"]).keys() == {"a0", "a1", "a2"}  # the demo reads it typed too
 
 
 def test_a_refusing_sink_exits_70_before_dead_letters_and_acknowledgement(

@@ -1,0 +1,337 @@
+"""Retrain from the reviewers' labels, with an evaluation gate before the new version may serve.
+
+1. Reviewed labels (from the review queue in Redis) are split by a hash of the article id: a stable
+   `holdout_fraction` is never trained on and scores both models; the rest joins the base training data.
+2. The candidate is built by the fast path (`models.fast_heads.train_fast_model`: new heads on the serving
+   model's own frozen encoder) or, with `fine_tune`, by the default model's fine-tune recipe
+   (`models.defaults.fine_tune_and_refit`: the base encoder fine-tuned, then the fused heads refitted on
+   it). Each reviewed example counts `REVIEW_WEIGHT` times (they are few, and exactly where the model was
+   unsure).
+   A task of the task file with no data set and no head yet (e.g. a new one) is learned from its reviews
+   alone (cold start), once they hold at least two labels.
+3. Both models are scored on each task's validation set and on the held-out reviewed labels.
+4. Gate (`GATE_RULE`): promote only if, for every task, the candidate's validation macro-F1 is at least
+   the serving model's minus `VAL_TOLERANCE`, and its accuracy on held-out reviewed labels (tasks that have
+   some) is at least the serving model's. A head the serving model does not have yet must beat the
+   majority-class guess on at least `MIN_NEW_HEAD_HOLDOUT` held-out reviewed labels; a candidate that would
+   drop a served head is refused. The rule and both models' numbers go into the candidate's model card;
+   `dry_run` stops before promoting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from streamproc.config import Settings
+from streamproc.errors import UserError
+from streamproc.inference.predictor import Predictor, load_model
+from streamproc.review.desk import ReviewDesk
+from streamproc.review.summary import model_input
+from streamproc.tasks import TaskSet
+from streamproc_models.data import LabeledSet, concat, read_tsv
+from streamproc_models.default_sets import TrainingSets, default_training_sets, source_weights
+from streamproc_models.evaluation.metrics import classification_metrics
+from streamproc_models.fast_heads import FastSettings, train_fast_model
+from streamproc_models.registry import promote, serving_folder
+
+VAL_TOLERANCE = 0.01
+MIN_NEW_HEAD_HOLDOUT = 5
+GATE_RULE = (
+    f"promote only if, for every task, candidate validation macro-F1 >= serving macro-F1 - {VAL_TOLERANCE} "
+    "and candidate accuracy on held-out reviewed labels >= serving accuracy (tasks with held-out reviews); "
+    f"a head the serving model lacks must beat the majority-class guess on >= {MIN_NEW_HEAD_HOLDOUT} held-out "
+    "reviewed labels; a served head may not be dropped"
+)
+RETRAINED_NAME = "reviewed"
+REVIEWED_PART = "reviewed labels"  # the reviewed rows among the parts of a task's training data
+# Reviewed labels are few and sit exactly where the model is unsure: each counts this many times in training.
+REVIEW_WEIGHT = 3
+HOLDOUT_FRACTION = 0.3
+
+
+@dataclass
+class ReviewedLabels:
+    """Reviewed examples per task, split into (train, held out) by a hash of the article id."""
+
+    train: dict[str, LabeledSet] = field(default_factory=dict)
+    holdout: dict[str, LabeledSet] = field(default_factory=dict)
+    held_out_ids: set[str] = field(default_factory=set)
+
+
+@dataclass
+class GateResult:
+    """What the gate saw and decided."""
+
+    rule: str
+    serving: dict[str, dict[str, Any]]
+    candidate: dict[str, dict[str, Any]]
+    checks: list[str]
+    passed: bool
+    candidate_folder: Path
+    serving_folder: Path
+    promoted: bool = False
+    reviewed_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    held_out_ids: set[str] = field(default_factory=set)
+
+    def as_card(self) -> dict[str, Any]:
+        """The gate section of the model card."""
+        return {
+            "rule": self.rule,
+            "serving_model": str(self.serving_folder),
+            "serving": self.serving,
+            "candidate": self.candidate,
+            "checks": self.checks,
+            "decision": "promoted" if self.promoted else ("passed (dry run)" if self.passed else "refused"),
+            "reviewed_labels": self.reviewed_counts,
+        }
+
+
+def in_holdout(doc_id: str, fraction: float) -> bool:
+    """A stable choice per article id: the same articles stay held out across retrains."""
+    return int(hashlib.sha256(doc_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+
+
+def reviewed_labels(desk: ReviewDesk, holdout_fraction: float) -> ReviewedLabels:
+    """Every labeled (not rejected) article's labels per task, with the text the serving model read of it."""
+    parts: dict[str, dict[str, tuple[list[str], list[str]]]] = {"train": {}, "holdout": {}}
+    held_out: set[str] = set()
+    for doc_id, record in sorted(desk.decisions().items()):
+        text = model_input(desk.item(doc_id) or {})
+        if record.get("decision") != "label" or not text:
+            continue
+        side = "holdout" if in_holdout(doc_id, holdout_fraction) else "train"
+        if side == "holdout":
+            held_out.add(doc_id)
+        for task, label in (record.get("labels") or {}).items():
+            if task not in desk.tasks:
+                continue  # a task since removed from the task file
+            texts, labels = parts[side].setdefault(task, ([], []))
+            texts.append(text)
+            labels.append(label)
+    return ReviewedLabels(
+        {task: LabeledSet(*tl) for task, tl in parts["train"].items()},
+        {task: LabeledSet(*tl) for task, tl in parts["holdout"].items()},
+        held_out,
+    )
+
+
+def base_sets(settings: Settings, base_data: Path | None) -> TrainingSets:
+    """(train, val) per task: `<base_data>/<task>/{train,val}.tsv`, else the data sets of the task file.
+
+    The task file's sets come with the data sets each split is made of, so the candidate's heads weigh them as
+    the default recipe does; the rows of a `base_data` folder all weigh the same. A task with neither has no
+    base data (its reviews alone teach it).
+    """
+    if base_data is None:
+        return default_training_sets(settings.data_dir, settings.tasks)
+    sets: dict[str, tuple[LabeledSet, LabeledSet]] = {}
+    for task in settings.tasks.names:
+        folder = Path(base_data) / task
+        if (folder / "train.tsv").is_file():
+            sets[task] = (read_tsv(folder / "train.tsv"), read_tsv(folder / "val.tsv"))
+    if not sets:
+        raise UserError(f"no <task>/train.tsv in {base_data} (tasks: {', '.join(settings.tasks.names)})")
+    return TrainingSets(sets, files={}, sources=[])
+
+
+def score(predictor: Predictor, data: LabeledSet, task: str) -> dict[str, float] | None:
+    """Accuracy and macro-F1 of a loaded model on `data` for `task` (labels it lacks count as wrong); None when
+    the model has no head for `task` or there is no data."""
+    if task not in predictor.tasks or not len(data):
+        return None
+    probabilities = predictor.predict(data.texts).probabilities[task]
+    names = predictor.tasks[task]
+    predicted = [names[i] for i in probabilities.argmax(1)]
+    labels = sorted(set(data.labels) | set(predicted))
+    metrics = classification_metrics(data.labels, predicted, labels)
+    return {"n": len(data), "accuracy": float(metrics["accuracy"]), "macro_f1": float(metrics["macro_f1"])}
+
+
+Scores = dict[str, dict[str, Any]]
+
+
+def evaluate_both(
+    serving: Path,
+    candidate: Path,
+    sets: dict[str, tuple[LabeledSet, LabeledSet]],
+    holdout: dict[str, LabeledSet],
+    device: str,
+) -> tuple[Scores, Scores]:
+    """Per task: whether the model has a head, validation macro-F1 and accuracy, held-out reviewed accuracy."""
+    tasks = list(dict.fromkeys([*sets, *holdout]))
+    results: dict[str, Scores] = {"serving": {}, "candidate": {}}
+    for name, folder in (("serving", serving), ("candidate", candidate)):
+        predictor = load_model(folder, device=device)
+        for task in tasks:
+            val = score(predictor, sets[task][1], task) if task in sets else None
+            held = score(predictor, holdout.get(task, LabeledSet([], [])), task)
+            results[name][task] = {
+                "head": task in predictor.tasks,
+                "val_macro_f1": val and val["macro_f1"],
+                "val_accuracy": val and val["accuracy"],
+                "reviewed_holdout_accuracy": held and held["accuracy"],
+                "reviewed_holdout_n": len(holdout.get(task, [])),
+            }
+    return results["serving"], results["candidate"]
+
+
+def majority_baseline(train: LabeledSet, held: LabeledSet) -> float | None:
+    """Accuracy on `held` of always answering the most frequent training label (None without held-out rows)."""
+    if not len(held) or not len(train):
+        return None
+    most = Counter(train.labels).most_common(1)[0][0]
+    return sum(label == most for label in held.labels) / len(held)
+
+
+def apply_gate(serving: Scores, candidate: Scores, baselines: dict[str, float | None]) -> tuple[bool, list[str]]:
+    """The gate's checks, one readable line each, and whether all passed (`GATE_RULE`)."""
+    checks, passed = [], True
+
+    def check(ok: bool, line: str) -> None:
+        nonlocal passed
+        passed &= ok
+        checks.append(f"{line}: {'ok' if ok else 'REFUSED'}")
+
+    for task, old in serving.items():
+        new = candidate[task]
+        if old["head"] and not new["head"]:
+            check(False, f"{task}: the candidate has no head for it (serving has one)")
+        elif not old["head"] and new["head"]:
+            n, accuracy, baseline = new["reviewed_holdout_n"], new["reviewed_holdout_accuracy"], baselines.get(task)
+            if n < MIN_NEW_HEAD_HOLDOUT or accuracy is None or baseline is None:
+                check(False, f"{task}: new head, {n} held-out reviewed labels (needs {MIN_NEW_HEAD_HOLDOUT})")
+            else:
+                check(
+                    accuracy >= baseline,
+                    f"{task}: new head, held-out reviewed accuracy {accuracy:.4f} vs majority-class guess "
+                    f"{baseline:.4f} (n={n})",
+                )
+        elif old["head"]:
+            if old["val_macro_f1"] is not None and new["val_macro_f1"] is not None:
+                check(
+                    new["val_macro_f1"] >= old["val_macro_f1"] - VAL_TOLERANCE,
+                    f"{task} validation macro-F1 {new['val_macro_f1']:.4f} vs serving {old['val_macro_f1']:.4f} "
+                    f"(tolerance {VAL_TOLERANCE})",
+                )
+            if old["reviewed_holdout_accuracy"] is not None:
+                check(
+                    float(new["reviewed_holdout_accuracy"] or 0) >= old["reviewed_holdout_accuracy"],
+                    f"{task} held-out reviewed accuracy {new['reviewed_holdout_accuracy']:.4f} vs serving "
+                    f"{old['reviewed_holdout_accuracy']:.4f} (n={old['reviewed_holdout_n']})",
+                )
+    return passed, checks
+
+
+def retrain(
+    settings: Settings,
+    desk: ReviewDesk,
+    base_data: Path | None = None,
+    holdout_fraction: float = HOLDOUT_FRACTION,
+    fine_tune: bool = False,
+    dry_run: bool = False,
+    say: Callable[[str], object] = print,
+    review_weight: int = REVIEW_WEIGHT,
+) -> GateResult:
+    """Build a candidate from base data + reviewed labels, gate it, promote it when it passes (unless dry run)."""
+    serving = serving_folder(settings)
+    reviewed = reviewed_labels(desk, holdout_fraction)
+    counts: dict[str, dict[str, int]] = {
+        task: {"train": len(reviewed.train.get(task, [])), "holdout": len(reviewed.holdout.get(task, []))}
+        for task in settings.tasks.reviewed
+    }
+    if not any(c["train"] for c in counts.values()):
+        raise UserError("no reviewed labels to learn from yet (label some with `streamproc review` first)")
+    say(f"reviewed labels (train / held out): {json.dumps(counts)}")
+    sources = base_sets(settings, base_data)
+    training, train_parts = _training_rows(sources, reviewed, review_weight, settings.tasks, say)
+    say(f"serving model: {serving}")
+    fast = FastSettings(per_row_parts=(REVIEWED_PART,), source_emphasis=source_weights(settings.tasks))
+    if fine_tune:
+        from streamproc_models.defaults import fine_tune_and_refit
+        from streamproc_models.encoder import ensure_encoder
+
+        base = ensure_encoder(settings.model_store, progress=True)
+        data = replace(sources, sets=training, train_parts=train_parts)
+        candidate = fine_tune_and_refit(data, base, settings.model_store, RETRAINED_NAME, settings.device, fast, say)
+    else:
+        candidate = train_fast_model(
+            training,
+            serving / "encoder",
+            settings.model_store,
+            RETRAINED_NAME,
+            fast,
+            device=settings.device,
+            val_parts=sources.val_parts,
+            train_parts=train_parts,
+        )
+    say(f"candidate model: {candidate}")
+    old, new = evaluate_both(serving, candidate, sources.sets, reviewed.holdout, settings.device)
+    baselines = {
+        task: majority_baseline(training[task][0], held) for task, held in reviewed.holdout.items() if task in training
+    }
+    passed, checks = apply_gate(old, new, baselines)
+    result = GateResult(
+        GATE_RULE,
+        old,
+        new,
+        checks,
+        passed,
+        candidate,
+        serving,
+        reviewed_counts=counts,
+        held_out_ids=reviewed.held_out_ids,
+    )
+    if passed and not dry_run:
+        promote(settings, candidate, reason="retrain: gate passed")
+        result.promoted = True
+    _record_gate(candidate, result)
+    return result
+
+
+def _training_rows(
+    sources: TrainingSets, reviewed: ReviewedLabels, weight: int, tasks: TaskSet, say: Callable[[str], object]
+) -> tuple[dict[str, tuple[LabeledSet, LabeledSet]], dict[str, list[tuple[str, int]]]]:
+    """Per task (train, val): the base rows, then the reviewed rows `weight` times; and the parts of each train.
+
+    A task with reviews but no base data learns from its reviews alone (validated on the held-out ones), once
+    they hold two labels or more. The reviewed rows come last and weigh 1 each (they are already repeated).
+    """
+    training: dict[str, tuple[LabeledSet, LabeledSet]] = {}
+    parts: dict[str, list[tuple[str, int]]] = {}
+    for task in tasks.names:
+        extra = reviewed.train.get(task)
+        if task in sources.sets:
+            train, val = sources.sets[task]
+            base_parts = sources.train_parts.get(task, [])
+        elif extra is not None and len(set(extra.labels)) >= 2:
+            train, val = LabeledSet([], []), reviewed.holdout.get(task, LabeledSet([], []))
+            base_parts = []
+            say(f"{task}: no data set, learned from its {len(extra)} reviewed labels alone")
+        else:
+            if extra is not None:
+                say(f"{task}: its reviews hold only {sorted(set(extra.labels))}: no head until they hold two labels")
+            continue
+        if extra is None:
+            training[task], parts[task] = (train, val), base_parts
+            continue
+        training[task] = (concat([train, *[extra] * weight]), val)
+        parts[task] = [*base_parts, (REVIEWED_PART, len(extra) * weight)] if base_parts else []
+    return training, parts
+
+
+def _record_gate(folder: Path, result: GateResult) -> None:
+    card_path = folder / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["gate"] = result.as_card()
+    card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    lines = ["", "## Evaluation gate", "", f"Rule: {result.rule}.", ""]
+    lines += [f"- {check}" for check in result.checks]
+    lines += ["", f"Decision: **{card['gate']['decision']}** (serving model was `{result.serving_folder.name}`).", ""]
+    with (folder / "MODEL_CARD.md").open("a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))

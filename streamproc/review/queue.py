@@ -1,0 +1,169 @@
+"""The Redis review queue: articles the models are unsure about, most uncertain first, one entry per id.
+
+Keys (the `{prefix}` hash tag keeps them in one Redis Cluster slot):
+- `{prefix}:pending`  sorted set, member = article id, score = uncertainty (highest is reviewed first)
+- `{prefix}:items`    hash, article id -> JSON summary shown to the reviewer
+- `{prefix}:reviewed` hash, article id -> the reviewer's decision (written by `streamproc.review`); ids in it
+  are never queued again, even when a replay re-processes the article.
+- `{prefix}:leases`, `{prefix}:skipped`, `{prefix}:claims`, `{prefix}:audit`, `{prefix}:stats`: the reviewers'
+  side, see `streamproc.review.desk`. An id that is leased or skipped is not queued again either.
+
+The queue is bounded (`review_queue_max`): when a push makes it longer, the least uncertain waiting entries are
+dropped (their summaries too) and counted in `{prefix}:stats` field `dropped`.
+
+Each push leaves a receipt, `{prefix}:push:<digest of the batch>` (expires after an hour) holding how many it
+added: when Redis applied a push but its reply was lost (the server killed mid-reply), the retry of the same
+batch returns that count instead of 0, so "newly queued" stays exact. A replay is a new batch (new
+`processed_at`) and gets its own receipt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    BusyLoadingError,
+    ClusterDownError,
+    MasterDownError,
+    NoPermissionError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from streamproc.review.summary import review_summary
+from streamproc.sinks.outgoing import OutgoingBatch
+from streamproc.sinks.retry import PermanentSinkError, TransientSinkError
+
+# Server states that pass: loading, fail-over, cluster reconfiguring, out of memory until something is freed.
+_TRANSIENT = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    ReadOnlyError,
+    TryAgainError,
+    ClusterDownError,
+    MasterDownError,
+)
+_TRANSIENT_REPLIES = ("OOM", "LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY")
+
+_PUSH = """
+local receipt = redis.call('GET', KEYS[7])
+if receipt then
+  return tonumber(receipt)
+end
+local added = 0
+local limit = tonumber(ARGV[1])
+for i = 3, #ARGV, 3 do
+  local id = ARGV[i]
+  if redis.call('HEXISTS', KEYS[3], id) == 0 and not redis.call('ZSCORE', KEYS[4], id)
+      and not redis.call('ZSCORE', KEYS[5], id) then
+    added = added + redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], id)
+    redis.call('HSET', KEYS[2], id, ARGV[i + 2])
+  end
+end
+local excess = redis.call('ZCARD', KEYS[1]) - limit
+if excess > 0 then
+  local dropped = redis.call('ZPOPMIN', KEYS[1], excess)
+  for j = 1, #dropped, 2 do
+    redis.call('HDEL', KEYS[2], dropped[j])
+  end
+  redis.call('HINCRBY', KEYS[6], 'dropped', excess)
+end
+redis.call('SET', KEYS[7], added, 'EX', ARGV[2])
+return added
+"""
+PUSH_RECEIPT_SECONDS = 3600  # a retry reaches Redis within `sink_retry_max` (at most an hour) of its return
+
+
+@dataclass(frozen=True)
+class ReviewKeys:
+    """The Redis keys of one review queue."""
+
+    pending: str
+    items: str
+    reviewed: str
+    leases: str
+    skipped: str
+    claims: str
+    audit: str
+    stats: str
+    push: str  # prefix of the push receipts
+
+    def receipt(self, documents: Sequence[dict[str, Any]]) -> str:
+        """The key of one batch's push receipt: the same for every retry of the batch, new for a replay."""
+        batch = json.dumps([[doc["id"], str(doc["processed_at"])] for doc in documents]).encode()
+        return f"{self.push}:{hashlib.sha256(batch).hexdigest()[:32]}"
+
+    @classmethod
+    def for_prefix(cls, prefix: str) -> ReviewKeys:
+        """Keys under `{prefix}`."""
+        tag = "{" + prefix + "}"
+        names = ("pending", "items", "reviewed", "leases", "skipped", "claims", "audit", "stats", "push")
+        return cls(*(f"{tag}:{name}" for name in names))
+
+
+class ReviewQueue:
+    """Adds documents to the queue atomically and idempotently."""
+
+    what = "Redis review queue"
+    metric = "redis"
+
+    def __init__(self, client: Redis, prefix: str, tasks: Sequence[str], max_size: int = 10_000) -> None:
+        self.client = client
+        self.keys = ReviewKeys.for_prefix(prefix)
+        self.tasks = tuple(tasks)
+        self.max_size = max_size
+        self._push = client.register_script(_PUSH)
+
+    async def write(self, batch: OutgoingBatch) -> None:
+        """Queue the batch's articles that need review, by their max uncertainty; count the new ones."""
+        wanted = [article for article in batch.articles if article.document.needs_review]
+        batch.queued = await self.push([(article.document.worker_fields(), article.text) for article in wanted])
+
+    async def close(self) -> None:
+        """Close the client."""
+        await self.client.aclose()
+
+    async def push(self, documents: list[tuple[dict[str, Any], str]]) -> int:
+        """Queue (document, model text) pairs by the documents' max uncertainty; returns how many were new.
+
+        Raises `TransientSinkError` (retry) or `PermanentSinkError` (credentials, permissions, a refused script).
+        """
+        if not documents:
+            return 0
+        args: list[str | float] = [self.max_size, PUSH_RECEIPT_SECONDS]
+        for doc, text in documents:
+            summary = review_summary(doc, text, self.tasks)
+            args += [doc["id"], doc["uncertainty"]["max"], json.dumps(summary, ensure_ascii=False)]
+        k = self.keys
+        keys = [k.pending, k.items, k.reviewed, k.leases, k.skipped, k.stats, k.receipt([d for d, _ in documents])]
+        try:
+            return int(await self._push(keys=keys, args=args))
+        except (RedisError, OSError) as exc:
+            classified = classify_redis_error(exc)
+            if classified is None:
+                raise  # e.g. DataError: the worker passed something it should not have; a bug, not Redis's state
+            raise classified from exc
+
+
+def classify_redis_error(exc: RedisError | OSError) -> TransientSinkError | PermanentSinkError | None:
+    """Transient while Redis is down, loading, failing over or out of memory; permanent when it refuses us;
+    None for a client-side error (a bug)."""
+    if isinstance(exc, AuthenticationError | AuthorizationError | NoPermissionError):
+        return PermanentSinkError(f"Redis refused the review queue's credentials or permissions: {exc}")
+    if isinstance(exc, (*_TRANSIENT, OSError)) or str(exc).startswith(_TRANSIENT_REPLIES):
+        return TransientSinkError(f"Redis review queue unavailable: {exc}")
+    if isinstance(exc, ResponseError):
+        return PermanentSinkError(f"Redis refused the review-queue script: {exc}")
+    return None
