@@ -131,3 +131,13 @@ def test_readme_diagram_is_the_architecture_pages() -> None:
     assert diagram(README) == diagram(ARCHITECTURE), (
         "the data-flow diagram in README.md differs from the one in docs/architecture.md: change both"
     )
+
+
+def test_the_label_guide_page_is_the_default_task_files() -> None:
+    """docs/tasks.md holds `guide_markdown` of the default task file between its two markers."""
+    from streamproc.tasks import load_tasks
+    from streamproc.tasks.guide import guide_markdown
+
+    page = (DOCS / "tasks.md").read_text(encoding="utf-8")
+    start = page.index("-->\n", page.index("<!-- label guide")) + len("-->\n")
+    assert page[start : page.index("<!-- end of the label guide -->")] == guide_markdown(load_tasks())

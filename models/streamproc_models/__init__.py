@@ -1,1 +1,1 @@
-"""Model building, training, active learning and evaluation for streamproc's topic and sentiment models."""
+"""Model building, training, active learning and evaluation for the models of streamproc's task file."""

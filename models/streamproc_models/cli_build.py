@@ -45,7 +45,7 @@ def build_defaults(
         ),
     ] = False,
 ) -> None:
-    """Build the default topic + sentiment model (fused heads on the frozen encoder, or on a tuned one) and score it."""
+    """Build the default model, a head per task (fused heads on the frozen encoder, or a tuned one), and score it."""
     from streamproc_models.default_sets import sources_present
     from streamproc_models.defaults import ensure_default_models
     from streamproc_models.evaluation import evaluate as run_evaluation

@@ -30,7 +30,7 @@ def retrain_command(
     ] = False,
     base_data: Annotated[
         Path | None,
-        typer.Option(help="folder with topic/ and sentiment/ train.tsv + val.tsv (default: the default sets)"),
+        typer.Option(help="folder with <task>/train.tsv + val.tsv per task (default: the task file's data sets)"),
     ] = None,
     holdout: Annotated[float, typer.Option(min=0.05, max=0.9, help="share of reviewed labels held out")] = 0.3,
     review_weight: Annotated[int, typer.Option(min=1, max=100, help="times each reviewed label counts")] = 3,

@@ -1,4 +1,4 @@
-"""Build the default model when it is missing: the base encoder, then topic + sentiment heads on it.
+"""Build the default model when it is missing: the base encoder, then a head per task of the task file on it.
 
 Three recipes, all ending with the fused heads of `models.fast_heads` fitted on every training row:
 - fast (what the main job builds, about 9 minutes on 2 cores): the heads on the frozen encoder;

@@ -140,9 +140,10 @@ def base_sets(settings: Settings, base_data: Path | None) -> TrainingSets:
     return TrainingSets(sets, files={}, sources=[])
 
 
-def score(predictor: Predictor, data: LabeledSet, task: str) -> dict[str, float] | None:
-    """Accuracy and macro-F1 of a loaded model on `data` for `task` (labels it lacks count as wrong); None when
-    the model has no head for `task` or there is no data."""
+def score(model: Path | Predictor, data: LabeledSet, task: str, device: str = "auto") -> dict[str, float] | None:
+    """Accuracy and macro-F1 of a model (folder or loaded) on `data` for `task` (labels it lacks count as wrong);
+    None when the model has no head for `task` or there is no data."""
+    predictor = load_model(model, device=device) if isinstance(model, Path) else model
     if task not in predictor.tasks or not len(data):
         return None
     probabilities = predictor.predict(data.texts).probabilities[task]
@@ -208,7 +209,7 @@ def apply_gate(serving: Scores, candidate: Scores, baselines: dict[str, float | 
                 check(False, f"{task}: new head, {n} held-out reviewed labels (needs {MIN_NEW_HEAD_HOLDOUT})")
             else:
                 check(
-                    accuracy >= baseline,
+                    accuracy > baseline,
                     f"{task}: new head, held-out reviewed accuracy {accuracy:.4f} vs majority-class guess "
                     f"{baseline:.4f} (n={n})",
                 )

@@ -149,6 +149,19 @@ def _said(status: str, doc_id: str, what: str) -> None:
     console.print(Text(f"{doc_id}: {what}{suffix}"))
 
 
+@review_app.command("guide")
+def guide() -> None:
+    """The label guide of the task file: each reviewed task's labels, as the page shows them, and when to use them."""
+    tasks = load_settings().tasks
+    for name in tasks.reviewed:
+        task = tasks[name]
+        table = Table("label", "shown as", "when", title=f"{task.name}: {task.display}", title_justify="left")
+        for label in task.labels:
+            table.add_row(plain(label.name), plain(label.display), plain(label.description))
+        console.print(plain(task.description), style="dim")
+        console.print(table)
+
+
 @review_app.command("stats")
 def stats(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Waiting, leased, reviewed, rejected, dropped; per reviewer; agreement with the model per task."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from streamproc.config import UncertaintyStrategy
-from streamproc.inference.predictor import Predictor
 from streamproc.inference.uncertainty import uncertainty
+
+if TYPE_CHECKING:  # the predictor module imports torch; the review CLI reads these types without it
+    from streamproc.inference.predictor import Predictor
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,12 @@ budget comes out exactly as the tokenizer's plain truncating call gives it.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
-from transformers import PreTrainedTokenizerBase
+from typing import TYPE_CHECKING, Literal, get_args
 
 from streamproc.errors import UserError
+
+if TYPE_CHECKING:  # transformers takes a second to import: `streamproc --help` reads this module without it
+    from transformers import PreTrainedTokenizerBase
 
 Truncation = Literal["head", "head_tail"]
 TRUNCATIONS: tuple[str, ...] = get_args(Truncation)

@@ -90,3 +90,17 @@ def test_a_training_command_says_what_to_install(args: list[str], command: str, 
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"streamproc: error: `streamproc {command}` needs the training extra (")
     assert lines[0].endswith(INSTALL_HINT)
+
+
+def test_the_command_list_imports_no_model_library(tmp_path: Path) -> None:
+    """`streamproc --help` stays quick: building the command tree (the training commands included) imports
+    neither torch nor transformers nor the training extra; the commands import them when they run."""
+    code = (
+        "import sys\nfrom streamproc.cli import main\nmain._register_plugin_commands()\n"
+        "print(sorted({'torch', 'transformers', 'sklearn', 'scipy', 'matplotlib'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
