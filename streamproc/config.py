@@ -109,6 +109,19 @@ class Settings(BaseSettings):
         description="review budget: queue about this share of articles (the least certain), instead of the "
         "fixed threshold; estimated online, shared by all workers through Redis",
     )
+    audit_share: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="audit sample: this share of all articles (chosen by a hash of the id, e.g. 0.01) is queued "
+        "for a blind review, so `streamproc quality` can say how often the labels are right",
+    )
+    drift_window: int = Field(
+        500, ge=20, le=1_000_000, description="articles per window of the label-mix drift watch (per worker)"
+    )
+    drift_alert: float = Field(
+        0.25, gt=0, description="population stability index of a window's label mix that logs a WARNING"
+    )
     review_share_warmup: int = Field(
         500, ge=1, description="uncertainties seen before the budget replaces the fixed threshold"
     )

@@ -49,6 +49,21 @@ DEAD_LETTERS = Counter("streamproc_dead_letters", "Records refused, by reason", 
 REVIEW_QUEUED = Counter("streamproc_review_queued", "Articles newly put on the review queue by this worker")
 REVIEW_DEPTH = Gauge("streamproc_review_queue_depth", "Articles waiting on the review queue (all workers)")
 MODEL = Info("streamproc_model", "Model version per task in use by this worker")
+AUDIT_ACCURACY = Gauge(
+    "streamproc_audit_accuracy",
+    "Share of the audit sample's blind reviews that agree with the model's label",
+    ["task", "model_version"],
+)
+AUDIT_LABELS = Gauge(
+    "streamproc_audit_labels", "Audit-sample reviews behind streamproc_audit_accuracy", ["task", "model_version"]
+)
+LABEL_SHARE = Gauge(
+    "streamproc_label_share", "Share of each predicted label in this worker's last full window", ["task", "label"]
+)
+LABEL_DRIFT = Gauge(
+    "streamproc_label_drift", "Population stability index of the last window's label mix vs the reference", ["task"]
+)
+LABEL_UNCERTAINTY = Gauge("streamproc_label_uncertainty", "Mean uncertainty of the last full window", ["task"])
 
 
 def exposition() -> tuple[bytes, str]:
@@ -86,6 +101,23 @@ def observe_sink_call(sink: str, started: float, failed: bool) -> None:
         SINK_RETRIES.labels(sink).inc()
     else:
         SINK_SECONDS.labels(sink).observe(time.perf_counter() - started)
+
+
+def observe_label_mix(
+    task: str, labels: list[str], shares: Mapping[str, float], psi: float, uncertainty: float
+) -> None:
+    """One task's full window: each label's share (0 for labels not given), its drift index, mean uncertainty."""
+    for label in sorted(set(labels) | set(shares)):
+        LABEL_SHARE.labels(task, label).set(shares.get(label, 0.0))
+    LABEL_DRIFT.labels(task).set(psi)
+    LABEL_UNCERTAINTY.labels(task).set(uncertainty)
+
+
+def observe_audit(accuracy: Mapping[tuple[str, str], tuple[float, int]]) -> None:
+    """(task, model version) -> (accuracy, audit labels) of the audit sample's blind reviews."""
+    for (task, version), (value, n) in accuracy.items():
+        AUDIT_ACCURACY.labels(task, version).set(value)
+        AUDIT_LABELS.labels(task, version).set(n)
 
 
 def observe_partitions(topic: str, lags: Mapping[int, int], stalled: set[int]) -> None:

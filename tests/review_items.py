@@ -42,14 +42,17 @@ def document(doc_id: str, uncertainty: float, topic: str = "it", title: str | No
     }
 
 
-def push(settings: Settings, documents: list[dict[str, Any]], max_size: int = 10_000) -> int:
-    """Queue documents like the worker does; returns how many were new."""
+def push(
+    settings: Settings, documents: list[dict[str, Any]], max_size: int = 10_000, audit: frozenset[str] = frozenset()
+) -> int:
+    """Queue documents like the worker does (those named in `audit` as the audit sample's); returns how many were
+    new."""
 
     async def run() -> int:
         client = async_redis_client(settings)
         try:
             queue = ReviewQueue(client, settings.review_key_prefix, settings.tasks.names, max_size)
-            return await queue.push([(doc, text_of(doc)) for doc in documents])
+            return await queue.push([(doc, text_of(doc), doc["id"] in audit) for doc in documents])
         finally:
             await client.aclose()
 

@@ -51,13 +51,16 @@ def retrain_command(
         client.close()
     table = Table("task", "measure", "serving", "candidate", title="evaluation gate")
     for task, row in result.serving.items():
-        for key in ("val_macro_f1", "val_accuracy", "reviewed_holdout_accuracy"):
+        for key in ("val_macro_f1", "val_accuracy", "reviewed_holdout_accuracy", "audit_accuracy"):
             old, new = row[key], result.candidate[task][key]
             table.add_row(task, key, _number(old), _number(new))
     console.print(table)
     console.print(Text(f"rule: {result.rule}"))
     for check in result.checks:
         console.print(Text(f"  {check}"))
+    console.print(Text("decided on:"))
+    for line in result.evidence:
+        console.print(Text(f"  {line}"))
     decision = result.as_card()["decision"]
     console.print(Text(f"decision: {decision} — {result.candidate_folder}"))
     if not result.passed:

@@ -21,7 +21,6 @@ single shared head is still fitted: it picks C for the experts and is the ablati
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import shutil
 import time
@@ -48,6 +47,7 @@ from streamproc_models import plots
 from streamproc_models.char_features import count_matrix, fit_idf, tfidf
 from streamproc_models.data import LabeledSet, part_slices
 from streamproc_models.evaluation.metrics import classification_metrics
+from streamproc_models.feature_store import FeatureStore
 from streamproc_models.model_card import describe_data, free_folder, package_versions, versioned_name, write_card
 from streamproc_models.training.batching import collate, sorted_batches
 from streamproc_models.training.train import load_base
@@ -93,8 +93,12 @@ class FastSettings:
     gated_experts: bool = True
     expert_share: float = EXPERT_SHARE
     gate_c: float = GATE_C
-    # Encoder features are cached here by content hash (None: no cache).
+    # Encoder features are kept per text in a `FeatureStore` here (None: no cache).
     feature_cache: Path | None = None
+    # C per task instead of searching the grid (task -> C; `retrain` reuses the serving model's choice).
+    fixed_c: tuple[tuple[str, float], ...] = ()
+    # Fit the comparison heads of `ablations.json` (encoder-only; the shared head is fitted anyway).
+    ablations: bool = True
 
 
 @dataclass
@@ -130,18 +134,19 @@ def encode_features(
 ) -> np.ndarray:
     """Mean-pooled last-layer vectors, one row per text (length-sorted batches, dynamic padding).
 
-    Texts are cut to `max_length` tokens as `truncation` says (the serving side's own function). With
-    `cache`, the result is kept in `<cache>/<sha256 of encoder, max_length, truncation and texts>.npy` and
-    read back from there by the next call with the same inputs.
+    Texts are cut to `max_length` tokens as `truncation` says (the serving side's own function). With `cache`,
+    vectors are kept per text in a `FeatureStore` there (keyed by the encoder's weights): only texts it has not
+    seen are encoded.
     """
-    path = None
     if cache is not None:
-        digest = hashlib.sha256(f"{encoder.name_or_path}\0{max_length}\0{truncation}\0".encode())
-        for text in texts:
-            digest.update(text.encode("utf-8") + b"\0")
-        path = Path(cache) / f"{digest.hexdigest()}.npy"
-        if path.is_file():
-            return np.load(path)
+        store = FeatureStore(cache, Path(str(encoder.name_or_path)), max_length, truncation)
+        try:
+            width = encoder.config.hidden_size
+            return store.features(
+                texts, width, lambda new: encode_features(encoder, tokenizer, new, max_length, desc, None, truncation)
+            )
+        finally:
+            store.close()
     encoder.eval()
     device = next(encoder.parameters()).device
     ids = token_ids(tokenizer, texts, max_length, truncation)
@@ -150,9 +155,6 @@ def encode_features(
         input_ids, mask = collate([ids[i] for i in index], tokenizer.pad_token_id)
         hidden = encoder(input_ids=input_ids.to(device), attention_mask=mask.to(device)).last_hidden_state
         features[index] = pool(hidden, mask.to(device), "mean").float().cpu().numpy()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, features)
     return features
 
 
@@ -317,7 +319,9 @@ def train_fast_model(
         train_c, val_c = chars.get(task, (None, None))
         sources = (train_parts or {}).get(task)
         weights = source_weights(sources, emphasis, settings.per_row_parts) if settings.balance_sources else None
-        shared = head = fit_head(train_x, train.labels, settings, train_c, weights)
+        fixed = dict(settings.fixed_c).get(task)
+        task_settings = settings if fixed is None else replace(settings, c_grid=(fixed,), fused_c_grid=(fixed,))
+        shared = head = fit_head(train_x, train.labels, task_settings, train_c, weights)
         unknown = sorted(set(val.labels) - set(head.labels))
         if unknown:
             raise UserError(f"{task}: validation labels {unknown} never occur in the training data")
@@ -332,7 +336,7 @@ def train_fast_model(
             continue
         metrics[task] = score_head(head, val_x, val.labels, val_c)
         ablation[task] = {"fused": _per_part(head, val_x, val_c, val.labels, parts), **variants}
-        if train_c is not None:
+        if train_c is not None and settings.ablations:
             plain = fit_head(train_x, train.labels, settings, sample_weight=weights)
             ablation[task]["encoder_only"] = _per_part(plain, val_x, None, val.labels, parts)
     version = versioned_name(name)

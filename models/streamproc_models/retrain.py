@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -42,9 +43,16 @@ from streamproc_models.registry import promote, serving_folder
 
 VAL_TOLERANCE = 0.01
 MIN_NEW_HEAD_HOLDOUT = 5
+# The audit sample is a uniform random share of the stream: with at least MIN_AUDIT labels of a task, a candidate
+# that is worse on it (paired, exact McNemar, one-sided) at AUDIT_ALPHA is refused, whatever the uncertain tail
+# says. About 30 labels are the least for the test to find a gap of 10+ points on the discordant articles.
+MIN_AUDIT = 30
+AUDIT_ALPHA = 0.05
 GATE_RULE = (
     f"promote only if, for every task, candidate validation macro-F1 >= serving macro-F1 - {VAL_TOLERANCE} "
     "and candidate accuracy on held-out reviewed labels >= serving accuracy (tasks with held-out reviews); "
+    f"with >= {MIN_AUDIT} audit-sample labels, the candidate must not be worse on them (paired, exact McNemar, "
+    f"one-sided p < {AUDIT_ALPHA} refuses; fewer labels are not used, and the card says so); "
     f"a head the serving model lacks must beat the majority-class guess on >= {MIN_NEW_HEAD_HOLDOUT} held-out "
     "reviewed labels; a served head may not be dropped"
 )
@@ -52,6 +60,7 @@ RETRAINED_NAME = "reviewed"
 REVIEWED_PART = "reviewed labels"  # the reviewed rows among the parts of a task's training data
 # Reviewed labels are few and sit exactly where the model is unsure: each counts this many times in training.
 REVIEW_WEIGHT = 3
+FEATURE_CACHE = "feature-cache"  # under the model store: the frozen encoder's features of every text seen
 HOLDOUT_FRACTION = 0.3
 
 
@@ -61,7 +70,8 @@ class ReviewedLabels:
 
     train: dict[str, LabeledSet] = field(default_factory=dict)
     holdout: dict[str, LabeledSet] = field(default_factory=dict)
-    held_out_ids: set[str] = field(default_factory=set)
+    held_out_ids: set[str] = field(default_factory=set)  # the held-out and the audit sample's articles
+    audit: dict[str, LabeledSet] = field(default_factory=dict)  # the audit sample's blind labels
 
 
 @dataclass
@@ -78,6 +88,7 @@ class GateResult:
     promoted: bool = False
     reviewed_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     held_out_ids: set[str] = field(default_factory=set)
+    evidence: list[str] = field(default_factory=list)  # what the decision rests on, per task
 
     def as_card(self) -> dict[str, Any]:
         """The gate section of the model card."""
@@ -88,6 +99,7 @@ class GateResult:
             "candidate": self.candidate,
             "checks": self.checks,
             "decision": "promoted" if self.promoted else ("passed (dry run)" if self.passed else "refused"),
+            "evidence": self.evidence,
             "reviewed_labels": self.reviewed_counts,
         }
 
@@ -98,15 +110,18 @@ def in_holdout(doc_id: str, fraction: float) -> bool:
 
 
 def reviewed_labels(desk: ReviewDesk, holdout_fraction: float) -> ReviewedLabels:
-    """Every labeled (not rejected) article's labels per task, with the text the serving model read of it."""
-    parts: dict[str, dict[str, tuple[list[str], list[str]]]] = {"train": {}, "holdout": {}}
+    """Every labeled (not rejected) article's labels per task, with the text the serving model read of it.
+
+    The audit sample's labels are never trained on: they are the gate's unbiased evidence (`audit`); of the
+    others a stable `holdout_fraction` is held out."""
+    parts: dict[str, dict[str, tuple[list[str], list[str]]]] = {"train": {}, "holdout": {}, "audit": {}}
     held_out: set[str] = set()
     for doc_id, record in sorted(desk.decisions().items()):
         text = model_input(desk.item(doc_id) or {})
         if record.get("decision") != "label" or not text:
             continue
-        side = "holdout" if in_holdout(doc_id, holdout_fraction) else "train"
-        if side == "holdout":
+        side = "audit" if record.get("audit") else "holdout" if in_holdout(doc_id, holdout_fraction) else "train"
+        if side != "train":
             held_out.add(doc_id)
         for task, label in (record.get("labels") or {}).items():
             if task not in desk.tasks:
@@ -118,6 +133,7 @@ def reviewed_labels(desk: ReviewDesk, holdout_fraction: float) -> ReviewedLabels
         {task: LabeledSet(*tl) for task, tl in parts["train"].items()},
         {task: LabeledSet(*tl) for task, tl in parts["holdout"].items()},
         held_out,
+        {task: LabeledSet(*tl) for task, tl in parts["audit"].items()},
     )
 
 
@@ -163,23 +179,63 @@ def evaluate_both(
     sets: dict[str, tuple[LabeledSet, LabeledSet]],
     holdout: dict[str, LabeledSet],
     device: str,
+    audit: dict[str, LabeledSet] | None = None,
 ) -> tuple[Scores, Scores]:
-    """Per task: whether the model has a head, validation macro-F1 and accuracy, held-out reviewed accuracy."""
-    tasks = list(dict.fromkeys([*sets, *holdout]))
+    """Per task: whether the model has a head, validation macro-F1 and accuracy, held-out reviewed accuracy, and
+    accuracy on the audit sample's labels; the candidate's row also holds the paired comparison on the audit
+    sample (the same articles: how many each model alone got right, McNemar's one-sided p of "worse")."""
+    audit = audit or {}
+    tasks = list(dict.fromkeys([*sets, *holdout, *audit]))
     results: dict[str, Scores] = {"serving": {}, "candidate": {}}
+    right: dict[str, dict[str, list[bool] | None]] = {"serving": {}, "candidate": {}}
     for name, folder in (("serving", serving), ("candidate", candidate)):
         predictor = load_model(folder, device=device)
         for task in tasks:
             val = score(predictor, sets[task][1], task) if task in sets else None
             held = score(predictor, holdout.get(task, LabeledSet([], [])), task)
+            right[name][task] = hits(predictor, audit[task], task) if task in audit else None
             results[name][task] = {
                 "head": task in predictor.tasks,
                 "val_macro_f1": val and val["macro_f1"],
                 "val_accuracy": val and val["accuracy"],
                 "reviewed_holdout_accuracy": held and held["accuracy"],
                 "reviewed_holdout_n": len(holdout.get(task, [])),
+                "audit_accuracy": _share(right[name][task]),
+                "audit_n": len(audit.get(task, [])),
             }
+    for task in tasks:
+        old, new = right["serving"][task], right["candidate"][task]
+        if old is not None and new is not None:
+            serving_only = sum(o and not n for o, n in zip(old, new, strict=True))
+            candidate_only = sum(n and not o for o, n in zip(old, new, strict=True))
+            results["candidate"][task].update(
+                audit_serving_only=serving_only,
+                audit_candidate_only=candidate_only,
+                audit_p_worse=mcnemar_worse(serving_only, candidate_only),
+            )
     return results["serving"], results["candidate"]
+
+
+def hits(predictor: Predictor, data: LabeledSet, task: str) -> list[bool] | None:
+    """Per row whether the model's label is the reviewer's (None without a head for `task`)."""
+    if task not in predictor.tasks or not len(data):
+        return None
+    names = predictor.tasks[task]
+    predicted = predictor.predict(data.texts).probabilities[task].argmax(1)
+    return [names[i] == label for i, label in zip(predicted, data.labels, strict=True)]
+
+
+def mcnemar_worse(serving_only: int, candidate_only: int) -> float:
+    """Exact one-sided McNemar p-value that the candidate is worse: P(X >= serving_only), X ~ Bin(n, 1/2), where
+    n = the articles exactly one of the two models got right."""
+    n = serving_only + candidate_only
+    if n == 0:
+        return 1.0
+    return sum(math.comb(n, k) for k in range(serving_only, n + 1)) / 2**n
+
+
+def _share(flags: list[bool] | None) -> float | None:
+    return None if not flags else sum(flags) / len(flags)
 
 
 def majority_baseline(train: LabeledSet, held: LabeledSet) -> float | None:
@@ -226,7 +282,40 @@ def apply_gate(serving: Scores, candidate: Scores, baselines: dict[str, float | 
                     f"{task} held-out reviewed accuracy {new['reviewed_holdout_accuracy']:.4f} vs serving "
                     f"{old['reviewed_holdout_accuracy']:.4f} (n={old['reviewed_holdout_n']})",
                 )
+            audit_n = old.get("audit_n", 0)
+            if audit_n >= MIN_AUDIT and new.get("audit_p_worse") is not None:
+                check(
+                    new["audit_p_worse"] >= AUDIT_ALPHA,
+                    f"{task} audit sample (blind, paired, n={audit_n}): accuracy {new['audit_accuracy']:.4f} vs "
+                    f"serving {old['audit_accuracy']:.4f}, only the serving model right on "
+                    f"{new['audit_serving_only']}, only the candidate on {new['audit_candidate_only']}, "
+                    f"McNemar p(worse) {new['audit_p_worse']:.3f} (refused below {AUDIT_ALPHA})",
+                )
+            elif audit_n:
+                checks.append(f"{task} audit sample: {audit_n} labels, fewer than {MIN_AUDIT}: not used")
     return passed, checks
+
+
+def evidence(serving: Scores) -> list[str]:
+    """What the gate decided on, per task, in words (so a decision resting on validation alone says so)."""
+    lines = []
+    for task, row in serving.items():
+        kinds = []
+        if row["val_macro_f1"] is not None:
+            kinds.append("validation set")
+        if row["reviewed_holdout_n"]:
+            kinds.append(f"{row['reviewed_holdout_n']} held-out reviews of uncertain articles")
+        audit_n = row.get("audit_n", 0)
+        if audit_n >= MIN_AUDIT:
+            kinds.append(f"{audit_n} audit-sample labels")
+        elif audit_n:
+            kinds.append(f"too few audit-sample labels ({audit_n} < {MIN_AUDIT}: not used)")
+        else:
+            kinds.append("no audit-sample labels")
+        if row["reviewed_holdout_n"] == 0 and audit_n < MIN_AUDIT:
+            kinds.append("no reviewed evidence: the decision rests on the validation set alone")
+        lines.append(f"{task}: {'; '.join(kinds)}")
+    return lines
 
 
 def retrain(
@@ -243,16 +332,29 @@ def retrain(
     serving = serving_folder(settings)
     reviewed = reviewed_labels(desk, holdout_fraction)
     counts: dict[str, dict[str, int]] = {
-        task: {"train": len(reviewed.train.get(task, [])), "holdout": len(reviewed.holdout.get(task, []))}
+        task: {
+            "train": len(reviewed.train.get(task, [])),
+            "holdout": len(reviewed.holdout.get(task, [])),
+            "audit": len(reviewed.audit.get(task, [])),
+        }
         for task in settings.tasks.reviewed
     }
     if not any(c["train"] for c in counts.values()):
-        raise UserError("no reviewed labels to learn from yet (label some with `streamproc review` first)")
-    say(f"reviewed labels (train / held out): {json.dumps(counts)}")
+        raise UserError(
+            "no reviewed labels to learn from yet (label some with `streamproc review` first; the audit sample's "
+            "labels are only ever used to judge a candidate)"
+        )
+    say(f"reviewed labels (train / held out / audit sample): {json.dumps(counts)}")
     sources = base_sets(settings, base_data)
     training, train_parts = _training_rows(sources, reviewed, review_weight, settings.tasks, say)
     say(f"serving model: {serving}")
-    fast = FastSettings(per_row_parts=(REVIEWED_PART,), source_emphasis=source_weights(settings.tasks))
+    fast = FastSettings(
+        per_row_parts=(REVIEWED_PART,),
+        source_emphasis=source_weights(settings.tasks),
+        feature_cache=settings.model_store / FEATURE_CACHE,
+        fixed_c=_chosen_c(serving),
+        ablations=False,
+    )
     if fine_tune:
         from streamproc_models.defaults import fine_tune_and_refit
         from streamproc_models.encoder import ensure_encoder
@@ -272,7 +374,7 @@ def retrain(
             train_parts=train_parts,
         )
     say(f"candidate model: {candidate}")
-    old, new = evaluate_both(serving, candidate, sources.sets, reviewed.holdout, settings.device)
+    old, new = evaluate_both(serving, candidate, sources.sets, reviewed.holdout, settings.device, reviewed.audit)
     baselines = {
         task: majority_baseline(training[task][0], held) for task, held in reviewed.holdout.items() if task in training
     }
@@ -287,12 +389,20 @@ def retrain(
         serving,
         reviewed_counts=counts,
         held_out_ids=reviewed.held_out_ids,
+        evidence=evidence(old),
     )
     if passed and not dry_run:
         promote(settings, candidate, reason="retrain: gate passed")
         result.promoted = True
     _record_gate(candidate, result)
     return result
+
+
+def _chosen_c(serving: Path) -> tuple[tuple[str, float], ...]:
+    """The regularisation the serving model's heads chose (its card), so a retrain skips the search."""
+    card = serving / "model_card.json"
+    chosen = json.loads(card.read_text()).get("hyperparameters", {}).get("chosen_c", {}) if card.is_file() else {}
+    return tuple((task, float(c)) for task, c in chosen.items())
 
 
 def _training_rows(
@@ -333,6 +443,7 @@ def _record_gate(folder: Path, result: GateResult) -> None:
     card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     lines = ["", "## Evaluation gate", "", f"Rule: {result.rule}.", ""]
     lines += [f"- {check}" for check in result.checks]
+    lines += ["", "Decided on:", ""] + [f"- {line}" for line in result.evidence]
     lines += ["", f"Decision: **{card['gate']['decision']}** (serving model was `{result.serving_folder.name}`).", ""]
     with (folder / "MODEL_CARD.md").open("a", encoding="utf-8") as handle:
         handle.write("\n".join(lines))

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from streamproc.cli.extras import command_name, missing_training_module, training_extra_error
 from streamproc.cli.operate import register as register_operations
+from streamproc.cli.quality import quality
 from streamproc.cli.review import review_app
 from streamproc.cli.safe_text import plain, printable
 from streamproc.config import Settings, load_settings
@@ -165,9 +166,11 @@ def demo(
     samples: Annotated[Path | None, typer.Option(help="JSONL file to publish instead of the samples")] = None,
     review: Annotated[bool, typer.Option(help="then review, retrain, promote and re-label (the loop)")] = False,
 ) -> None:
-    """The main job end to end: local stack, default models, publish samples, run a worker, summarise."""
-    from streamproc.demo.main_job import run_main_job
+    """The main job end to end: local stack, default models, publish samples, run a worker, summarise, and how
+    often the labels are right (an audit sample of 30 % unless STREAMPROC_AUDIT_SHARE says otherwise)."""
+    from streamproc.demo.main_job import DEMO_AUDIT_SHARE, run_main_job
 
+    os.environ.setdefault("STREAMPROC_AUDIT_SHARE", str(DEMO_AUDIT_SHARE))  # the worker it starts reads it too
     run_main_job(load_settings(), samples, console)
     if review:
         from streamproc.demo.main_job import SAMPLES, run_worker_until_done
@@ -177,6 +180,7 @@ def demo(
 
 
 register_operations(app)
+app.command("quality")(quality)
 
 
 def _register_plugin_commands() -> None:

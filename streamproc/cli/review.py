@@ -91,6 +91,9 @@ def next_items(
         console.print(plain(s.get("body"), 400))
         meta = " · ".join(str(x) for x in (s.get("source"), s.get("lang"), s.get("url")) if x)
         console.print(plain(meta), style="dim")
+        if item.audit:  # the model's answers would anchor the reviewer
+            console.print("audit sample: the model's labels are hidden; give every task's label", style="bold")
+            continue
         width = max(len(task) for task in tasks.reviewed) + 2
         for name in tasks.reviewed:
             console.print(Text(f"{name + ':':<{width}}") + plain(summary_line(s, name)))

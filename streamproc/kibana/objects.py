@@ -2,10 +2,12 @@
 
 Per task set: the data view of `<index>*`; the saved search of the articles waiting for review (a column per
 task's label); the first task broken down by the second; articles over time; a chart per further task (e.g.
-emotion); the reviewed articles (reviewer's and model's labels side by side); the share of reviewed articles
-per first-task label; the reviewers' agreement with the model on the first two reviewed tasks; and the overview
-dashboard. `deploy/kibana/saved-objects.ndjson` is this module's output for the default task file (a test keeps
-them equal; `streamproc kibana objects --out FILE` writes it, `streamproc kibana import` posts it).
+emotion); the first task's label mix over time (a drift shows as a band that swells or vanishes); per reviewed
+task, how often the blind audit sample agrees with the model, by model version; the reviewed articles
+(reviewer's and model's labels side by side); the share of reviewed articles per first-task label; the
+reviewers' agreement with the model on the first two reviewed tasks; and the overview dashboard.
+`deploy/kibana/saved-objects.ndjson` is this module's output for the default task file (a test keeps them equal;
+`streamproc kibana objects --out FILE` writes it, `streamproc kibana import` posts it).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def saved_objects(tasks: TaskSet, index: str = "news-enriched") -> list[dict[str
     reviewed = [tasks[name] for name in tasks.reviewed]
     charts = [_breakdown(first, rest[0]) if rest else _by_label(first), _over_time()]
     charts += [_by_label(task) for task in rest[1:]]
+    charts += [_label_mix(first), *(_audit_accuracy(task) for task in reviewed)]
     objects = [_data_view(index), _needs_review(tasks), *charts]
     if reviewed:
         objects += [_reviewed(reviewed), _reviewed_share(first)]
@@ -203,22 +206,53 @@ def _by_label(task: Task) -> dict[str, Any]:
 
 
 def _over_time() -> dict[str, Any]:
-    time = {
-        "label": "processed_at",
-        "dataType": "date",
-        "operationType": "date_histogram",
-        "sourceField": "processed_at",
-        "isBucketed": True,
-        "scale": "interval",
-        "params": {"interval": "auto", "includeEmptyRows": True, "dropPartials": False},
-    }
     return _lens(
         "streamproc-articles-over-time",
         "Articles processed over time",
         "Enriched articles per interval of processed_at, by language.",
-        ("time", time),
+        _time_axis(),
         ("lang", _terms("Language", "lang", 5, True)),
         "bar_stacked",
+    )
+
+
+def _time_axis() -> tuple[str, dict[str, Any]]:
+    return (
+        "time",
+        {
+            "label": "processed_at",
+            "dataType": "date",
+            "operationType": "date_histogram",
+            "sourceField": "processed_at",
+            "isBucketed": True,
+            "scale": "interval",
+            "params": {"interval": "auto", "includeEmptyRows": True, "dropPartials": False},
+        },
+    )
+
+
+def _label_mix(task: Task) -> dict[str, Any]:
+    return _lens(
+        f"streamproc-{task.name}-mix-over-time",
+        f"{task.name.capitalize()} mix over time",
+        f"Share of each predicted {task.name} per interval of processed_at: a broken feed or a crawler that sends "
+        "one section only shows as a band that swells or vanishes (streamproc_label_drift alerts on it).",
+        _time_axis(),
+        (task.name, _terms(task.name.capitalize(), f"{task.name}.label", len(task.labels), True)),
+        "bar_percentage_stacked",
+    )
+
+
+def _audit_accuracy(task: Task) -> dict[str, Any]:
+    return _lens(
+        f"streamproc-audit-{task.name}",
+        f"Audit sample: {task.name} right, by model version",
+        f"Of the blind reviews of the audit sample (review.audit:true): the share where the reviewer's {task.name} "
+        f"is the model's (review.agrees.{task.name}), per model version. `streamproc quality` gives the intervals.",
+        ("x", _terms("Model version", f"model_versions.{task.name}", 10, False)),
+        ("split", _terms("Model was right", f"review.agrees.{task.name}", 2, False)),
+        "bar_percentage_stacked",
+        "review.audit:true",
     )
 
 

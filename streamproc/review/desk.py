@@ -37,19 +37,28 @@ local now = tonumber(ARGV[3])
 local expiry = now + tonumber(ARGV[4])
 local reviewer = ARGV[1]
 local wanted = tonumber(ARGV[2])
-local function priority(id)
+local function item(id)
   local raw = redis.call('HGET', KEYS[2], id)
-  if not raw then return 0 end
-  local ok, item = pcall(cjson.decode, raw)
-  if ok and type(item.uncertainty) == 'table' and tonumber(item.uncertainty.max) then
-    return tonumber(item.uncertainty.max)
+  if not raw then return {} end
+  local ok, decoded = pcall(cjson.decode, raw)
+  if ok and type(decoded) == 'table' then return decoded end
+  return {}
+end
+local function priority(summary)
+  if type(summary.uncertainty) == 'table' and tonumber(summary.uncertainty.max) then
+    return tonumber(summary.uncertainty.max)
   end
   return 0
 end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[3])) do
   redis.call('ZREM', KEYS[3], id)
   redis.call('HDEL', KEYS[4], id)
-  redis.call('ZADD', KEYS[1], priority(id), id)
+  local summary = item(id)
+  if summary.audit == true then
+    redis.call('ZADD', KEYS[9], now, id)
+  else
+    redis.call('ZADD', KEYS[1], priority(summary), id)
+  end
   redis.call('HINCRBY', KEYS[7], 'expired', 1)
 end
 local out = {}
@@ -61,11 +70,21 @@ end
 for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
   if #out < wanted and redis.call('HGET', KEYS[4], id) == reviewer then take(id) end
 end
+-- the audit sample (oldest first) and the uncertain articles (most uncertain first) take turns
 while #out < wanted do
+  local turn = redis.call('HINCRBY', KEYS[7], 'turns', 1)
+  local sample = redis.call('ZRANGE', KEYS[9], 0, 0)
   local top = redis.call('ZREVRANGE', KEYS[1], 0, 0)
-  if #top == 0 then break end
-  redis.call('ZREM', KEYS[1], top[1])
-  if redis.call('HEXISTS', KEYS[6], top[1]) == 0 then take(top[1]) end
+  local id, queue = nil, nil
+  if #sample > 0 and (#top == 0 or turn % 2 == 0) then
+    id, queue = sample[1], KEYS[9]
+  elseif #top > 0 then
+    id, queue = top[1], KEYS[1]
+  else
+    break
+  end
+  redis.call('ZREM', queue, id)
+  if redis.call('HEXISTS', KEYS[6], id) == 0 then take(id) end
 end
 while #out < wanted do
   local oldest = redis.call('ZRANGE', KEYS[5], 0, 0)
@@ -94,6 +113,7 @@ redis.call('ZREM', KEYS[3], id)
 redis.call('HDEL', KEYS[4], id)
 redis.call('ZREM', KEYS[1], id)
 redis.call('ZREM', KEYS[5], id)
+redis.call('ZREM', KEYS[9], id)
 if decision == 'skip' then
   redis.call('ZADD', KEYS[5], now, id)
 else
@@ -125,6 +145,11 @@ class ClaimedItem:
         """The model's label for `task` (None when the model had no head for it)."""
         return (self.summary.get(task) or {}).get("label")
 
+    @property
+    def audit(self) -> bool:
+        """Whether the item is in the audit sample: reviewers must not see the model's answers."""
+        return bool(self.summary.get("audit"))
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -147,13 +172,13 @@ class ReviewDesk:
 
     def _all_keys(self) -> list[str]:
         k = self.keys
-        return [k.pending, k.items, k.leases, k.claims, k.skipped, k.reviewed, k.stats, k.audit]
+        return [k.pending, k.items, k.leases, k.claims, k.skipped, k.reviewed, k.stats, k.audit, k.sample]
 
     def claim(self, reviewer: str, n: int = 1, now: float | None = None) -> list[ClaimedItem]:
         """Up to `n` items for `reviewer` (those it already holds first), each leased for `lease_seconds`."""
         check_reviewer(reviewer)
         args: list[str | float] = [reviewer, n, now if now is not None else time.time(), self.lease_seconds]
-        expiry, ids = self._claim(keys=self._all_keys()[:7], args=args)
+        expiry, ids = self._claim(keys=self._all_keys(), args=args)
         ids = [_text(i) for i in ids]
         summaries = self.client.hmget(self.keys.items, ids) if ids else []
         return [
@@ -167,8 +192,12 @@ class ReviewDesk:
         return json.loads(raw) if raw else None
 
     def size(self) -> int:
-        """How many articles wait for review (not leased, not skipped)."""
-        return int(self.client.zcard(self.keys.pending))
+        """How many articles wait for review (not leased, not skipped), the audit sample's included."""
+        return int(self.client.zcard(self.keys.pending)) + self.audit_waiting()
+
+    def audit_waiting(self) -> int:
+        """How many articles of the audit sample wait for review."""
+        return int(self.client.zcard(self.keys.sample))
 
     def waiting(self, limit: int = 100) -> list[tuple[str, float]]:
         """The most uncertain waiting article ids with their priority, most uncertain first."""
@@ -177,9 +206,12 @@ class ReviewDesk:
         return [(_text(member), float(score)) for member, score in rows]
 
     def waiting_among(self, ids: list[str]) -> set[str]:
-        """Those of `ids` that wait for review."""
-        scores = cast(list[float | None], self.client.zmscore(self.keys.pending, ids) if ids else [])
-        return {doc_id for doc_id, score in zip(ids, scores, strict=True) if score is not None}
+        """Those of `ids` that wait for review (uncertain or in the audit sample)."""
+        found: set[str] = set()
+        for queue in (self.keys.pending, self.keys.sample):
+            scores = cast(list[float | None], self.client.zmscore(queue, ids) if ids else [])
+            found |= {doc_id for doc_id, score in zip(ids, scores, strict=True) if score is not None}
+        return found
 
     def holder(self, doc_id: str) -> str | None:
         """Who holds the item now (None when nobody does)."""
@@ -226,10 +258,11 @@ class ReviewDesk:
         at = now if now is not None else time.time()
         record = decision_record(doc_id, reviewer, decision, summary, labels, at, self.tasks.names)
         counters: list[str | int] = []
+        sample = "audit_" if record["audit"] else ""  # the audit sample's agreement is counted apart
         for task, label in labels.items():
             said = record["model"][task].get("label")
             if said is not None:  # agreement with the model counts only where the model had an answer
-                counters += [f"labeled:{task}", 1, f"agree:{task}", int(said == label)]
+                counters += [f"{sample}labeled:{task}", 1, f"{sample}agree:{task}", int(said == label)]
         args = [doc_id, reviewer, at, decision, json.dumps(record, ensure_ascii=False), *counters]
         status, detail = (_text(x) for x in self._decide(keys=self._all_keys(), args=args))
         if status == "ok":
@@ -268,16 +301,15 @@ class ReviewDesk:
             if field.startswith("by:"):
                 name, _, decision = field[3:].rpartition(":")
                 by_reviewer.setdefault(name, {})[decision] = value
-        agreement = {}
+        agreement: dict[str, dict[str, Any]] = {}
+        audit: dict[str, dict[str, Any]] = {}
         for task in self.tasks.reviewed:
-            labeled = counters.get(f"labeled:{task}", 0)
-            agreement[task] = {
-                "labeled": labeled,
-                "agree": counters.get(f"agree:{task}", 0),
-                "rate": counters.get(f"agree:{task}", 0) / labeled if labeled else None,
-            }
+            for sample, table in (("", agreement), ("audit_", audit)):
+                labeled, agree = counters.get(f"{sample}labeled:{task}", 0), counters.get(f"{sample}agree:{task}", 0)
+                table[task] = {"labeled": labeled, "agree": agree, "rate": agree / labeled if labeled else None}
         return {
             "waiting": self.size(),
+            "audit_waiting": self.audit_waiting(),
             "leased": int(self.client.zcard(keys.leases)),
             "skipped_waiting": int(self.client.zcard(keys.skipped)),
             "labeled": counters.get("label", 0),
@@ -286,7 +318,8 @@ class ReviewDesk:
             "expired_leases": counters.get("expired", 0),
             "dropped_when_full": counters.get("dropped", 0),
             "by_reviewer": by_reviewer,
-            "agreement": agreement,
+            "agreement": agreement,  # on the uncertain articles: biased towards where the model is unsure
+            "audit_agreement": audit,  # on the audit sample: `streamproc quality` has the intervals
         }
 
 
@@ -311,6 +344,8 @@ def decision_record(
         "labels": labels,
         "previous": previous,
         "model": {**model, "versions": summary.get("model_versions") or {}},
+        "audit": bool(summary.get("audit")),
+        "queued_at": summary.get("queued_at"),
         "fingerprint": fingerprint,
     }
 

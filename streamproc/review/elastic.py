@@ -22,11 +22,14 @@ def review_fields(record: dict[str, Any]) -> dict[str, Any]:
         "decision": record["decision"],
         "by": record["reviewer"],
         "at": record["at"],
+        "audit": bool(record.get("audit")),
         "model_versions": model.get("versions") or {},
         **labels,
     }
-    if labels:
-        review["agrees"] = {task: (model.get(task) or {}).get("label") == label for task, label in labels.items()}
+    said = {task: (model.get(task) or {}).get("label") for task in labels}
+    agrees = {task: said[task] == label for task, label in labels.items() if said[task] is not None}
+    if agrees:  # only where the model had an answer
+        review["agrees"] = agrees
     return {"review": review, "label_source": "rejected" if record["decision"] == "reject" else "reviewed"}
 
 

@@ -1,15 +1,20 @@
-"""The Redis review queue: articles the models are unsure about, most uncertain first, one entry per id.
+"""The Redis review queue: articles the models are unsure about, most uncertain first, one entry per id; and the
+audit sample, a uniformly random share of all articles, reviewed blind (`streamproc.review.audit`).
 
 Keys (the `{prefix}` hash tag keeps them in one Redis Cluster slot):
 - `{prefix}:pending`  sorted set, member = article id, score = uncertainty (highest is reviewed first)
-- `{prefix}:items`    hash, article id -> JSON summary shown to the reviewer
+- `{prefix}:sample`   sorted set of the audit sample's waiting articles, score = when they were queued (oldest
+  first); claims interleave them with the uncertain ones (`streamproc.review.desk`)
+- `{prefix}:items`    hash, article id -> JSON summary shown to the reviewer (`"audit": true` for the sample)
 - `{prefix}:reviewed` hash, article id -> the reviewer's decision (written by `streamproc.review`); ids in it
   are never queued again, even when a replay re-processes the article.
 - `{prefix}:leases`, `{prefix}:skipped`, `{prefix}:claims`, `{prefix}:audit`, `{prefix}:stats`: the reviewers'
   side, see `streamproc.review.desk`. An id that is leased or skipped is not queued again either.
 
 The queue is bounded (`review_queue_max`): when a push makes it longer, the least uncertain waiting entries are
-dropped (their summaries too) and counted in `{prefix}:stats` field `dropped`.
+dropped (their summaries too) and counted in `{prefix}:stats` field `dropped`; the audit sample has the same
+bound, and drops its oldest waiting entries (`dropped_audit`): which ones is unrelated to their content, so the
+sample stays uniform.
 
 Each push leaves a receipt, `{prefix}:push:<digest of the batch>` (expires after an hour) holding how many it
 added: when Redis applied a push but its reply was lost (the server killed mid-reply), the retry of the same
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,22 +70,31 @@ if receipt then
 end
 local added = 0
 local limit = tonumber(ARGV[1])
-for i = 3, #ARGV, 3 do
+local now = tonumber(ARGV[3])
+for i = 4, #ARGV, 4 do
   local id = ARGV[i]
   if redis.call('HEXISTS', KEYS[3], id) == 0 and not redis.call('ZSCORE', KEYS[4], id)
       and not redis.call('ZSCORE', KEYS[5], id) then
-    added = added + redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], id)
+    if ARGV[i + 3] == '1' then
+      added = added + redis.call('ZADD', KEYS[8], 'NX', now, id)
+    else
+      added = added + redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], id)
+    end
     redis.call('HSET', KEYS[2], id, ARGV[i + 2])
   end
 end
-local excess = redis.call('ZCARD', KEYS[1]) - limit
-if excess > 0 then
-  local dropped = redis.call('ZPOPMIN', KEYS[1], excess)
-  for j = 1, #dropped, 2 do
-    redis.call('HDEL', KEYS[2], dropped[j])
+local function bound(queue, counter)
+  local excess = redis.call('ZCARD', queue) - limit
+  if excess > 0 then
+    local dropped = redis.call('ZPOPMIN', queue, excess)
+    for j = 1, #dropped, 2 do
+      redis.call('HDEL', KEYS[2], dropped[j])
+    end
+    redis.call('HINCRBY', KEYS[6], counter, excess)
   end
-  redis.call('HINCRBY', KEYS[6], 'dropped', excess)
 end
+bound(KEYS[1], 'dropped')
+bound(KEYS[8], 'dropped_audit')
 redis.call('SET', KEYS[7], added, 'EX', ARGV[2])
 return added
 """
@@ -96,9 +111,10 @@ class ReviewKeys:
     leases: str
     skipped: str
     claims: str
-    audit: str
+    audit: str  # the audit trail: a stream of every decision
     stats: str
     push: str  # prefix of the push receipts
+    sample: str  # the audit sample's waiting articles
 
     def receipt(self, documents: Sequence[dict[str, Any]]) -> str:
         """The key of one batch's push receipt: the same for every retry of the batch, new for a replay."""
@@ -109,7 +125,7 @@ class ReviewKeys:
     def for_prefix(cls, prefix: str) -> ReviewKeys:
         """Keys under `{prefix}`."""
         tag = "{" + prefix + "}"
-        names = ("pending", "items", "reviewed", "leases", "skipped", "claims", "audit", "stats", "push")
+        names = ("pending", "items", "reviewed", "leases", "skipped", "claims", "audit", "stats", "push", "sample")
         return cls(*(f"{tag}:{name}" for name in names))
 
 
@@ -127,27 +143,32 @@ class ReviewQueue:
         self._push = client.register_script(_PUSH)
 
     async def write(self, batch: OutgoingBatch) -> None:
-        """Queue the batch's articles that need review, by their max uncertainty; count the new ones."""
-        wanted = [article for article in batch.articles if article.document.needs_review]
-        batch.queued = await self.push([(article.document.worker_fields(), article.text) for article in wanted])
+        """Queue the batch's articles that need review (by their max uncertainty) and those of the audit sample;
+        count the new ones."""
+        wanted = [article for article in batch.articles if article.document.needs_review or article.audit]
+        batch.queued = await self.push(
+            [(article.document.worker_fields(), article.text, article.audit) for article in wanted]
+        )
 
     async def close(self) -> None:
         """Close the client."""
         await self.client.aclose()
 
-    async def push(self, documents: list[tuple[dict[str, Any], str]]) -> int:
-        """Queue (document, model text) pairs by the documents' max uncertainty; returns how many were new.
+    async def push(self, documents: list[tuple[dict[str, Any], str, bool]]) -> int:
+        """Queue (document, model text, in the audit sample) triples: uncertain ones by their max uncertainty,
+        the audit sample's in arrival order; returns how many were new.
 
         Raises `TransientSinkError` (retry) or `PermanentSinkError` (credentials, permissions, a refused script).
         """
         if not documents:
             return 0
-        args: list[str | float] = [self.max_size, PUSH_RECEIPT_SECONDS]
-        for doc, text in documents:
-            summary = review_summary(doc, text, self.tasks)
-            args += [doc["id"], doc["uncertainty"]["max"], json.dumps(summary, ensure_ascii=False)]
+        args: list[str | float] = [self.max_size, PUSH_RECEIPT_SECONDS, time.time()]
+        for doc, text, audit in documents:
+            summary = review_summary(doc, text, self.tasks, audit)
+            args += [doc["id"], doc["uncertainty"]["max"], json.dumps(summary, ensure_ascii=False), int(audit)]
         k = self.keys
-        keys = [k.pending, k.items, k.reviewed, k.leases, k.skipped, k.stats, k.receipt([d for d, _ in documents])]
+        receipt = k.receipt([doc for doc, *_ in documents])
+        keys = [k.pending, k.items, k.reviewed, k.leases, k.skipped, k.stats, receipt, k.sample]
         try:
             return int(await self._push(keys=keys, args=args))
         except (RedisError, OSError) as exc:

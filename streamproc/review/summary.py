@@ -13,9 +13,12 @@ BODY_EXCERPT = 2000  # characters of the body shown to the reviewer
 SUMMARY_FIELDS = ("id", "url", "title", "source", "lang", "published_at", "uncertainty", "model_versions")
 
 
-def review_summary(document: Mapping[str, Any], text: str, tasks: Iterable[str]) -> dict[str, Any]:
-    """The queue item of an enriched document (as written to Elasticsearch), `text` the model input."""
+def review_summary(document: Mapping[str, Any], text: str, tasks: Iterable[str], audit: bool = False) -> dict[str, Any]:
+    """The queue item of an enriched document (as written to Elasticsearch), `text` the model input; `audit`
+    marks an article of the audit sample (reviewed blind: the model's answers are kept, never shown)."""
     summary: dict[str, Any] = {key: document.get(key) for key in SUMMARY_FIELDS}
+    if audit:
+        summary["audit"] = True
     summary["body"] = (document.get("body") or "")[:BODY_EXCERPT]
     summary["text"] = text
     for task in tasks:

@@ -118,7 +118,8 @@ def create_review_app(settings: Settings, service: ReviewService | None = None) 
                 item=item.summary,
                 item_id=item.id,
                 link=_safe_link(item.summary.get("url")),
-                tasks=[task_view(settings.tasks[task], item.summary) for task in settings.tasks.reviewed],
+                audit=item.audit,
+                tasks=[task_view(settings.tasks[task], item.summary, item.audit) for task in settings.tasks.reviewed],
             )
         return _render(request, "review.html", context)
 
@@ -163,9 +164,11 @@ def create_review_app(settings: Settings, service: ReviewService | None = None) 
     return app
 
 
-def task_view(task: Task, summary: dict[str, Any]) -> dict[str, Any]:
-    """What the page shows of one task: its labels with keys, and the model's choice and top probabilities."""
-    answer = summary.get(task.name) or {}
+def task_view(task: Task, summary: dict[str, Any], blind: bool = False) -> dict[str, Any]:
+    """What the page shows of one task: its labels with keys, and the model's choice and top probabilities
+    (none of the model's answers when `blind`: an article of the audit sample, where they would anchor the
+    reviewer)."""
+    answer = {} if blind else summary.get(task.name) or {}
     probabilities: dict[str, float] = answer.get("probabilities") or {}
     display = {label.name: label.display for label in task.labels}
     return {

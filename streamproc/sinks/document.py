@@ -86,6 +86,11 @@ class EnrichedArticle(_Model):
         """The model's answer for `task` (None while no model has a head for it)."""
         return cast(TaskPrediction | None, getattr(self, task))
 
+    def uncertainty_of(self, task: str) -> float | None:
+        """How unsure the model is of `task` (None while no model has a head for it)."""
+        value = getattr(self.__dict__["uncertainty"], task, None)  # a field of the task set's document model
+        return None if value is None else float(value)
+
     def worker_fields(self) -> dict[str, Any]:
         """The JSON document the worker writes: every field except the reviewers' ones."""
         return self.model_dump(mode="json", exclude=set(REVIEW_FIELDS))
@@ -112,6 +117,7 @@ def document_model(names: tuple[str, ...]) -> type[EnrichedArticle]:
         decision=(Keyword, ...),
         by=(Keyword, ...),
         at=(datetime, ...),
+        audit=(bool, False),  # a decision on an article of the audit sample (`streamproc.review.audit`)
         agrees=(dict[task, bool] | None, None),
         model_versions=(dict[task, Keyword], ...),
         **per_task,

@@ -17,11 +17,13 @@ from streamproc.sinks.document import EnrichedArticle
 
 @dataclass(frozen=True)
 class Enriched:
-    """A classified article: its document, the Kafka record it came in, and the text the models read."""
+    """A classified article: its document, the Kafka record it came in, the text the models read, and whether
+    it is in the audit sample (`streamproc.review.audit`)."""
 
     document: EnrichedArticle
     record: RawRecord
     text: str
+    audit: bool = False
 
 
 @dataclass

@@ -21,6 +21,8 @@ from streamproc.inference.predictor import Predictor
 from streamproc.ingest.article import Article
 from streamproc.ingest.records import DeadLetter, RawRecord, Rejection
 from streamproc.ingest.validate import parse_article
+from streamproc.quality.drift import LabelMix
+from streamproc.review.audit import in_audit_sample
 from streamproc.review.policy import ReviewPolicy, review_policy
 from streamproc.review.queue import ReviewQueue
 from streamproc.sinks.base import Sink
@@ -72,6 +74,7 @@ class BatchProcessor:
         self.review_queue = review_queue
         self.executor = executor
         self.review_policy = review_policy(settings, review_queue.client, predictor.versions)
+        self.label_mix = self._label_mix(predictor)
 
     @classmethod
     def connected(
@@ -97,6 +100,19 @@ class BatchProcessor:
         if predictor is not self.predictor:
             self.predictor = predictor
             self.review_policy = review_policy(self.settings, self.review_queue.client, predictor.versions)
+            self.label_mix = self._label_mix(predictor)
+
+    def _label_mix(self, predictor: Predictor) -> LabelMix:
+        """The label-mix watch of a model version (its own reference window)."""
+        settings = self.settings
+        return LabelMix(
+            self.review_queue.client,
+            settings.review_key_prefix,
+            settings.tasks,
+            predictor.versions,
+            settings.drift_window,
+            settings.drift_alert,
+        )
 
     async def close(self) -> None:
         """Close the sink connections."""
@@ -139,7 +155,16 @@ class BatchProcessor:
             if acknowledge is not None:
                 await acknowledge()
 
-        return await commit_batch(prepared.outgoing, self.sinks, backoff, report_then_acknowledge)
+        done = await commit_batch(prepared.outgoing, self.sinks, backoff, report_then_acknowledge)
+        await self._watch_label_mix(prepared.outgoing)
+        return done
+
+    async def _watch_label_mix(self, batch: OutgoingBatch) -> None:
+        """Count the stored articles' labels for the drift watch; best effort: it never holds up a batch."""
+        try:
+            await self.label_mix.observe([article.document for article in batch.articles])
+        except Exception as exc:  # Redis away: this window is not compared; counting goes on
+            log.warning("label-mix watch skipped a window: %s", exc)
 
     async def _classify(self, texts: list[str]) -> Sequence[Classification | Exception]:
         """Classify a batch; when that fails, one text at a time, so one poison article cannot stop the rest.
@@ -180,6 +205,7 @@ class BatchProcessor:
                 enriched_article(article, classification, prepared.versions, threshold, record.position, self.tasks),
                 record,
                 text,
+                in_audit_sample(article.id, self.settings.audit_share),
             )
             for article, record, text, classification in prepared.classified
         ]

@@ -9,7 +9,9 @@ answers `/metrics` (Prometheus) and `/health` (JSON; HTTP 503 while a partition 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,12 +22,14 @@ from faust.web import Request, Response, View
 from streamproc import metrics
 from streamproc.config import Settings
 from streamproc.connections import redis_client
+from streamproc.quality.audit_report import audit_accuracy, audit_labels
 from streamproc.review.queue import ReviewKeys
 from streamproc.worker.lag import LagMonitor
 from streamproc.worker.stall import PartitionState, StallDetector
 
 log = logging.getLogger(__name__)
 READ_TIMEOUT = 10.0  # seconds one read of the group's offsets may wait for the broker
+AUDIT_INTERVAL = 60.0  # seconds between two readings of the audit sample's decisions (the accuracy metric)
 
 
 def check_interval(settings: Settings) -> float:
@@ -45,6 +49,7 @@ class GroupWatch:
         self._lag: LagMonitor | None = None
         self._reported: set[int] = set()
         self._kafka_failed = False
+        self._next_audit = 0.0
 
     def check(self) -> None:
         """Read the group's progress and the review-queue depth once; update metrics and log changes."""
@@ -98,10 +103,15 @@ class GroupWatch:
 
     def _check_review_queue(self) -> None:
         client = redis_client(self.settings)
+        keys = ReviewKeys.for_prefix(self.settings.review_key_prefix)
         try:
-            metrics.REVIEW_DEPTH.set(int(client.zcard(ReviewKeys.for_prefix(self.settings.review_key_prefix).pending)))
+            metrics.REVIEW_DEPTH.set(int(client.zcard(keys.pending)) + int(client.zcard(keys.sample)))
+            if time.monotonic() >= self._next_audit:
+                self._next_audit = time.monotonic() + AUDIT_INTERVAL
+                decisions = {str(k): json.loads(v) for k, v in client.hgetall(keys.reviewed).items()}
+                metrics.observe_audit(audit_accuracy(audit_labels(decisions, self.settings.tasks)))
         except Exception as exc:
-            log.debug("cannot read the review-queue depth: %s", type(exc).__name__)
+            log.debug("cannot read the review queue: %s", type(exc).__name__)
         finally:
             client.close()
 

@@ -70,7 +70,9 @@ def _queue_hostile_article(settings: Settings) -> None:
     async def push() -> None:
         client = async_redis_client(settings)
         try:
-            await ReviewQueue(client, settings.review_key_prefix, settings.tasks.names).push([(document, "text")])
+            await ReviewQueue(client, settings.review_key_prefix, settings.tasks.names).push(
+                [(document, "text", False)]
+            )
         finally:
             await client.aclose()
 

@@ -27,8 +27,8 @@ def _doc(doc_id: str, uncertainty: float) -> dict:
     }
 
 
-def _with_texts(documents: list[dict]) -> list[tuple[dict, str]]:
-    return [(doc, f"text of {doc['id']}") for doc in documents]
+def _with_texts(documents: list[dict]) -> list[tuple[dict, str, bool]]:
+    return [(doc, f"text of {doc['id']}", False) for doc in documents]
 
 
 def _desk(settings: Settings) -> ReviewDesk:

@@ -72,7 +72,7 @@ def test_redis_down_is_transient_and_refused_credentials_are_permanent(valkey: V
         client = Redis.from_url(url, socket_connect_timeout=2, **options)
         try:
             doc = {**DOC, "sentiment": DOC["topic"], "processed_at": "x"}
-            await ReviewQueue(client, "t:review", ("topic", "sentiment")).push([(doc, "text")])
+            await ReviewQueue(client, "t:review", ("topic", "sentiment")).push([(doc, "text", False)])
         finally:
             await client.aclose()
 
