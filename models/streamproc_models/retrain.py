@@ -428,11 +428,9 @@ def _training_rows(
             if extra is not None:
                 say(f"{task}: its reviews hold only {sorted(set(extra.labels))}: no head until they hold two labels")
             continue
-        if extra is None:
-            training[task], parts[task] = (train, val), base_parts
-            continue
-        training[task] = (concat([train, *[extra] * weight]), val)
-        parts[task] = [*base_parts, (REVIEWED_PART, len(extra) * weight)] if base_parts else []
+        training[task] = (train, val) if extra is None else (concat([train, *[extra] * weight]), val)
+        if base_parts:  # the data sets a split is made of are known (the task file's, not a --base-data folder)
+            parts[task] = base_parts if extra is None else [*base_parts, (REVIEWED_PART, len(extra) * weight)]
     return training, parts
 
 

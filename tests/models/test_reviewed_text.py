@@ -29,7 +29,7 @@ from tests.tiny_models import served_ids
 
 def _long_article() -> dict[str, str]:
     head = "정부 국회 선거 " * 150  # about 1,800 characters of lead
-    tail = "market stocks chips exports " * 120  # the end of the article, past the 2,000-character excerpt
+    tail = "market stocks chips exports " * 60  # the end of the article, past the 2,000-character excerpt
     return {
         "id": "long-1",
         "title": "반도체 수출 기록",

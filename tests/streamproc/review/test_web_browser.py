@@ -79,21 +79,30 @@ def test_keyboard_labels_and_the_next_article_appears(
     assert page.locator("#article").get_attribute("data-id") == "w0"
     assert page.locator("#waiting").inner_text() == "2"  # w0 is leased to alice
     page.screenshot(path=str(tmp_path / "review-page-laptop.png"), full_page=True)
-    page.keyboard.press("w")  # sentiment: the second choice (neutral)
-    page.keyboard.press("4")  # topic: the fourth label (culture), saves and moves on
+    # one fieldset per reviewed task of the task file, with its display name and the guide's labels
+    assert page.locator("fieldset.task").count() == 3 and page.locator("#task-emotion legend").inner_text().startswith(
+        "감정"
+    )
+    assert page.locator('#task-topic input[value="it"]').is_checked()  # the model's answer, pre-selected
+    assert not page.locator("#task-emotion input:checked").count()  # no answer: nothing pre-selected
+    page.keyboard.press("4")  # topic: the fourth label (culture); the next task becomes active
+    page.keyboard.press("2")  # sentiment: the second (neutral)
+    page.keyboard.press("4")  # emotion: the fourth (neutral), the last task: saves and moves on
     page.wait_for_selector('#article[data-id="w1"]')
     assert page.locator("#done").inner_text() == "1"
     page.keyboard.press("r")  # reject w1
     page.wait_for_selector('#article[data-id="w2"]')
-    page.keyboard.press("Enter")  # the model is right
+    page.keyboard.press("Enter")  # the model is right ... but it has no emotion: that task becomes active
+    assert page.locator("#task-emotion").get_attribute("class") == "task active"
+    page.keyboard.press("3")  # joy: the last task, saves
     page.wait_for_selector("#empty")
     service = ReviewService.from_settings(settings)
     try:
         decisions = service.desk.decisions()
-        assert decisions["w0"]["labels"] == {"topic": "culture", "sentiment": "neutral"}
+        assert decisions["w0"]["labels"] == {"topic": "culture", "sentiment": "neutral", "emotion": "neutral"}
         assert decisions["w0"]["reviewer"] == "alice"
         assert decisions["w1"]["decision"] == "reject"
-        assert decisions["w2"]["labels"] == {"topic": "it", "sentiment": "neutral"}
+        assert decisions["w2"]["labels"] == {"topic": "it", "sentiment": "neutral", "emotion": "joy"}
         service.es.indices.refresh(index=settings.es_index)
         source = service.es.get(index=settings.es_index, id="w0")["_source"]
         assert source["review"]["topic"] == "culture" and source["label_source"] == "reviewed"
@@ -115,7 +124,8 @@ def test_two_reviewers_never_see_the_same_article(settings: Settings, page_url: 
         for who, page in enumerate(pages):
             current = page.locator("#article").get_attribute("data-id")
             seen[who].append(current)
-            page.keyboard.press("1")
+            for _ in range(3):  # the first label of each of the three tasks; the last one saves
+                page.keyboard.press("1")
             page.wait_for_function(
                 "id => !document.getElementById('article') || document.getElementById('article').dataset.id !== id",
                 arg=current,
