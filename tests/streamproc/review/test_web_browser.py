@@ -147,3 +147,30 @@ def test_script_in_a_title_is_shown_as_text(settings: Settings, page_url: str, b
     assert page.locator("#title").inner_text() == title
     assert page.evaluate("window.__pwned") is None
     assert page.locator("#article a[href^='javascript']").count() == 0
+
+
+def test_an_audit_item_is_shown_blind(settings: Settings, page_url: str, browser, tmp_path: Path) -> None:
+    """An article of the audit sample: the model's answers are neither shown nor pre-selected, so Enter alone does
+    not save; every task must be chosen."""
+    docs = _docs(1, "a")
+    index_documents(settings, docs)
+    push(settings, docs, audit=frozenset({"a0"}))
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{page_url}/?reviewer=alice")
+    assert page.locator("#article").get_attribute("data-audit") == "1"
+    assert "모델의 답은 보여 주지 않으니" in page.locator("#audit-note").inner_text()
+    assert page.locator("input[type=radio]:checked").count() == 0
+    assert page.locator(".model-said").count() == 0 and "50%" not in page.locator("#article").inner_text()
+    page.screenshot(path=str(tmp_path / "review-page-audit.png"), full_page=True)
+    page.keyboard.press("Enter")  # nothing chosen: the first task stays active, nothing is saved
+    assert page.locator("#task-topic").get_attribute("class") == "task active"
+    for key in ("6", "1", "4"):  # it, positive, neutral
+        page.keyboard.press(key)
+    page.wait_for_selector("#empty")
+    service = ReviewService.from_settings(settings)
+    try:
+        record = service.desk.decisions()["a0"]
+    finally:
+        service.close()
+    assert record["audit"] is True
+    assert record["labels"] == {"topic": "it", "sentiment": "positive", "emotion": "neutral"}
