@@ -4,6 +4,7 @@
   a title of 200,000 letters and "@" held the event loop for about 100 s (the e-mail pattern backtracked, on
   the loop): `/health` did not answer, heartbeats and the stall monitor stood still. Now every one is indexed
   as it is and `/health` answers within `PROBE_BOUND` all along.
+- DNS rebinding: the worker's web server answered any `Host`; now a name it does not know gets HTTP 400.
 """
 
 from __future__ import annotations
@@ -113,4 +114,26 @@ def test_long_texts_are_indexed_and_health_keeps_answering(
             f"({len(long_text_articles())} shapes) among {len(good)} good, all indexed in {seconds:.1f}s; "
             f"/health answered {len(probes.seconds)} probes, slowest {slowest * 1000:.0f} ms "
             f"(median {sorted(probes.seconds)[len(probes.seconds) // 2] * 1000:.0f} ms, bound {PROBE_BOUND:.0f} s)"
+        )
+
+
+@pytest.mark.slow
+def test_the_worker_web_server_refuses_a_rebound_host(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    provision(settings)
+    worker = WorkerProcess(tmp_path / "worker.log").start()
+    try:
+        port = worker.web_port()
+        own = {host: worker.get("/health", host=host)[0] for host in (f"127.0.0.1:{port}", f"localhost:{port}")}
+        rebound = {path: worker.get(path, host=f"evil.example:{port}") for path in ("/health", "/metrics", "/")}
+    finally:
+        worker.stop()
+    assert set(own.values()) <= {200, 503}, own
+    assert {status for status, _ in rebound.values()} == {400}, rebound
+    assert all("STREAMPROC_ALLOWED_HOSTS" in body and "\n" not in body for _, body in rebound.values()), rebound
+    with capsys.disabled():
+        print(
+            f"\n[fault test] worker web server: Host 127.0.0.1/localhost -> {sorted(set(own.values()))}, "
+            f"Host evil.example on /health, /metrics, / -> {sorted({s for s, _ in rebound.values()})}"
         )
