@@ -12,6 +12,7 @@ TRAINING_PACKAGE = "streamproc_models"
 setup(
     packages=[
         *find_packages(include=["streamproc", "streamproc.*"]),
+        "streamproc.review.templates",  # the review page's HTML (data only: find_packages skips it)
         TRAINING_PACKAGE,
         *(f"{TRAINING_PACKAGE}.{name}" for name in find_packages("models")),
     ],
