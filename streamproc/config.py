@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamproc.errors import UserError
+from streamproc.hosts import allowed_host_names, parse_allowed_hosts
 from streamproc.tasks import TaskSet, load_tasks
 
 ENV_PREFIX = "STREAMPROC_"
@@ -135,6 +136,12 @@ class Settings(BaseSettings):
     # --- Worker ----------------------------------------------------------------------------------
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
+    allowed_hosts: str = Field(
+        "",
+        description="host names (comma-separated) that the review page and the worker's web server answer to "
+        "besides 127.0.0.1, localhost, [::1] and their bind address, e.g. the public name behind a proxy; "
+        "requests for any other Host get HTTP 400 (DNS rebinding)",
+    )
     sink_retry_initial: float = Field(0.5, gt=0, le=60, description="first back-off (s) when a sink is down")
     sink_retry_max: float = Field(30.0, gt=0, le=3600, description="longest back-off (s) between sink retries")
     stall_after: float = Field(
@@ -163,6 +170,11 @@ class Settings(BaseSettings):
             if not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port...], got {value!r}")
         return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_allowed_hosts(cls, value: str) -> str:
+        return ",".join(parse_allowed_hosts(value))
 
     @field_validator("es_url", "redis_url")
     @classmethod
@@ -199,6 +211,10 @@ class Settings(BaseSettings):
     def default_model_dir(self) -> Path:
         """The default one-encoder-two-heads model built by `streamproc models build-defaults`."""
         return self.model_store / "default"
+
+    def host_names(self, bind_host: str) -> frozenset[str]:
+        """The `Host` names a web server bound to `bind_host` answers to (`streamproc.hosts`)."""
+        return allowed_host_names(self.allowed_hosts.split(",") if self.allowed_hosts else (), bind_host)
 
     def bootstrap_list(self) -> list[str]:
         """Kafka bootstrap servers as a list."""

@@ -16,9 +16,11 @@ domains; format `streamproc.multihead/3`): its head holds a gate and one expert 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -142,9 +144,7 @@ class MultiHeadClassifier(nn.Module):
         """Load a folder written by `save`, offline."""
         directory = Path(directory)
         manifest = read_manifest(directory)
-        encoder = AutoModel.from_pretrained(
-            directory / "encoder", local_files_only=True, dtype=dtype, attn_implementation="sdpa"
-        )
+        encoder = load_encoder(directory / "encoder", dtype=dtype, attn_implementation="sdpa")
         model = cls(
             encoder,
             manifest["tasks"],
@@ -163,6 +163,41 @@ class MultiHeadClassifier(nn.Module):
         if dtype is not None:
             model.to(dtype)
         return model.eval()
+
+
+POOLED_MODEL_TYPES = ("bert", "xlm-roberta", "roberta")
+
+
+def load_encoder(folder: Path, **options: Any) -> PreTrainedModel:
+    """`AutoModel.from_pretrained(folder)`, offline, for an encoder read through pooling of its token states.
+
+    BERT-type encoders are built without their pooler layer, which nothing here reads: the rebuilt e5 folder holds
+    a seeded one, the encoders saved after training hold none. transformers' load report on those pooler weights
+    alone (`pooler.dense.*` UNEXPECTED or MISSING) is expected and not printed; a report that names any other
+    weight is printed whole, and loading errors raise as always.
+    """
+    config = json.loads((Path(folder) / "config.json").read_text())
+    if config.get("model_type") in POOLED_MODEL_TYPES:
+        options.setdefault("add_pooling_layer", False)
+    logger, only_pooler = logging.getLogger("transformers.modeling_utils"), _PoolerOnlyLoadReport()
+    logger.addFilter(only_pooler)
+    try:
+        return AutoModel.from_pretrained(folder, local_files_only=True, **options)
+    finally:
+        logger.removeFilter(only_pooler)
+
+
+class _PoolerOnlyLoadReport(logging.Filter):
+    """Drops transformers' LOAD REPORT when every weight its table names is a pooler weight."""
+
+    _KEY = re.compile(r"^(\S+)\s*\|", re.MULTILINE)  # a table row: "pooler.dense.bias   | UNEXPECTED | "
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "LOAD REPORT" not in message:
+            return True
+        keys = [key for key in self._KEY.findall(message) if key != "Key"]
+        return not keys or not all(key.startswith("pooler.") for key in keys)
 
 
 def read_manifest(directory: Path) -> dict:

@@ -23,21 +23,38 @@ def unindexable_value(data: Any) -> str | None:
     return f"{shown or 'record'}: {what}"
 
 
+# A value's place in the record: (the parent's place, a key or list index), None for the record itself. Rendered
+# only for the value reported: a path string per value copies every long key into each of its children's paths
+# (a 170 KB record of one long key over thousands of short ones took 3.6 s and gigabytes that way).
+_Place = tuple["_Place", str | int] | None
+
+
 def _first_problem(data: Any) -> tuple[str, str] | None:
-    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    stack: list[tuple[_Place, Any, int]] = [(None, data, 0)]
     while stack:
-        path, value, depth = stack.pop()
+        place, value, depth = stack.pop()
         if depth > MAX_DEPTH:
-            return path, f"nested deeper than {MAX_DEPTH} levels"
+            return _path(place), f"nested deeper than {MAX_DEPTH} levels"
         if isinstance(value, bool) or value is None or isinstance(value, str):
             continue
         if isinstance(value, float) and not math.isfinite(value):
-            return path, f"{value} is not a finite number (NaN, Infinity or out of range)"
+            return _path(place), f"{value} is not a finite number (NaN, Infinity or out of range)"
         if isinstance(value, int) and not LONG_MIN <= value <= LONG_MAX:
-            return path, f"integer of {len(str(abs(value)))} digits is outside the 64-bit range"
+            return _path(place), f"integer of {len(str(abs(value)))} digits is outside the 64-bit range"
         if isinstance(value, dict):
-            items = [(f"{path}.{key}" if path else str(key), item, depth + 1) for key, item in value.items()]
-            stack.extend(reversed(items))  # report in document order
+            stack.extend(reversed([((place, key), item, depth + 1) for key, item in value.items()]))  # in order
         elif isinstance(value, list):
-            stack.extend(reversed([(f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value)]))
+            stack.extend(reversed([((place, i), item, depth + 1) for i, item in enumerate(value)]))
     return None
+
+
+def _path(place: _Place) -> str:
+    """`a.b[2].c` for a place."""
+    parts: list[str | int] = []
+    while place is not None:
+        place, part = place
+        parts.append(part)
+    path = ""
+    for part in reversed(parts):
+        path = f"{path}[{part}]" if isinstance(part, int) else f"{path}.{part}" if path else str(part)
+    return path

@@ -7,6 +7,7 @@ picking in the last task, or Enter, saves the choices (untouched tasks: the mode
 article; s skips, r rejects. The reviewer's name is a cookie set from
 `/?reviewer=NAME` or the name form. Binds 127.0.0.1 by default; any other address needs
 `STREAMPROC_REVIEW_WEB_TOKEN` (HTTP basic auth, the token is the password; or `Authorization: Bearer`).
+Requests for a `Host` other than the page's own names get HTTP 400 (DNS rebinding, `streamproc.hosts`).
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ from fastapi.templating import Jinja2Templates
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamproc.config import Settings
 from streamproc.errors import UserError
+from streamproc.hosts import REFUSED, host_allowed
 from streamproc.redact import redact
 from streamproc.review.desk import ReviewError, check_reviewer
 from streamproc.review.service import ReviewService
@@ -88,12 +92,29 @@ class TokenAuth(BaseHTTPMiddleware):
         return False
 
 
-def create_review_app(settings: Settings, service: ReviewService | None = None) -> FastAPI:
-    """The review page's ASGI app."""
+class HostCheck:
+    """HTTP 400 for a request whose `Host` is not one of the page's names: a rebound name is not let in."""
+
+    def __init__(self, app: ASGIApp, names: frozenset[str]) -> None:
+        self.app = app
+        self.names = names
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not host_allowed(Headers(scope=scope).get("host"), self.names):
+            await PlainTextResponse(REFUSED, status_code=400)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def create_review_app(
+    settings: Settings, service: ReviewService | None = None, bind_host: str | None = None
+) -> FastAPI:
+    """The review page's ASGI app, answering to the `Host` names of a server bound to `bind_host`."""
     svc = service or ReviewService.from_settings(settings)
     app = FastAPI(title="streamproc review", docs_url=None, redoc_url=None, openapi_url=None)
     if settings.review_web_token is not None:
         app.add_middleware(TokenAuth, token=settings.review_web_token.get_secret_value())
+    app.add_middleware(HostCheck, names=settings.host_names(bind_host or settings.review_web_host))  # outermost
 
     @app.get("/", response_class=HTMLResponse)
     async def page(request: Request, reviewer: str | None = None, msg: str | None = None) -> Response:
@@ -108,6 +129,12 @@ def create_review_app(settings: Settings, service: ReviewService | None = None) 
         name = _reviewer(request)
         if name is None:
             return _render(request, "name.html", {"error": None})
+        # Claiming on GET is kept, deliberately: a claim returns the article the reviewer already holds (renewing
+        # its lease) and takes a new one only when it holds none, so reloading or a repeated GET never takes a
+        # second; the reviewer cookie is SameSite=Strict, so another site's link, image or form carries no
+        # reviewer and claims nothing; a rebound name (evil.example -> 127.0.0.1) is refused by `HostCheck`
+        # before this runs; an unanswered claim goes back to the queue after STREAMPROC_REVIEW_LEASE_SECONDS.
+        # Decisions, which change what is indexed, are POSTs checked for same origin (`decide`).
         items = await run_in_threadpool(svc.desk.claim, name, 1)
         stats = await run_in_threadpool(svc.desk.stats)
         done = sum(stats["by_reviewer"].get(name, {}).values())
@@ -243,7 +270,7 @@ def run_server(settings: Settings, host: str, port: int, say: Callable[[str], No
     import uvicorn
 
     check_bind(host, settings)
-    app = create_review_app(settings)
+    app = create_review_app(settings, bind_host=host)
     auth = "token required" if settings.review_web_token is not None else "no login (loopback only)"
     say(f"review page on http://{host}:{port}/ ({auth}); Ctrl-C stops it")
     try:

@@ -13,7 +13,7 @@ from streamproc.worker.agent import add_batch_agent
 from streamproc.worker.assignor import StableOrderAssignor
 from streamproc.worker.fetch_pacing import pace_empty_fetches
 from streamproc.worker.logs import worker_logging_config
-from streamproc.worker.monitor import install_monitoring
+from streamproc.worker.monitor import host_check, install_monitoring
 from streamproc.worker.offsets import worker_data_dir
 
 
@@ -35,6 +35,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_bind": settings.web_host,
         "web_host": settings.web_host,
         "web_port": settings.web_port,
+        "web_application_options": {"middlewares": [host_check(settings.host_names(settings.web_host))]},
         "topic_partitions": settings.topic_partitions,
         "topic_replication_factor": settings.topic_replication,
         "topic_disable_leader": True,

@@ -123,20 +123,15 @@ class BatchProcessor:
         return await self.store(await self.prepare(records))
 
     async def prepare(self, records: list[RawRecord]) -> PreparedBatch:
-        """Validate and classify (inference off the event loop); nothing is written yet."""
+        """Validate and classify, both off the event loop (`parse_batch`, then inference); nothing is written yet."""
         prepared = PreparedBatch(len(records), time.perf_counter(), dict(self.predictor.versions), self.review_policy)
-        latest: dict[str, tuple[Article, RawRecord]] = {}
-        for record in records:
-            parsed = parse_article(record.value, self.settings.max_article_bytes)
-            if isinstance(parsed, Rejection):
-                prepared.outgoing.dead_letters.append(DeadLetter(record, parsed))
-            else:
-                latest[parsed.id] = (parsed, record)  # the same id twice in a batch: the later one wins
-        if latest:
-            items = list(latest.values())
-            texts = [article.text for article, _ in items]
-            outcomes = await self._classify(texts)
-            for (article, record), text, outcome in zip(items, texts, outcomes, strict=True):
+        loop = asyncio.get_running_loop()
+        max_bytes = self.settings.max_article_bytes
+        items, rejected = await loop.run_in_executor(self.executor, parse_batch, records, max_bytes)
+        prepared.outgoing.dead_letters.extend(rejected)
+        if items:
+            outcomes = await self._classify([text for _, _, text in items])
+            for (article, record, text), outcome in zip(items, outcomes, strict=True):
                 if isinstance(outcome, Exception):
                     rejection = Rejection("inference_failed", repr(outcome))
                     prepared.outgoing.dead_letters.append(DeadLetter(record, rejection))
@@ -209,6 +204,26 @@ class BatchProcessor:
             )
             for article, record, text, classification in prepared.classified
         ]
+
+
+def parse_batch(
+    records: list[RawRecord], max_bytes: int
+) -> tuple[list[tuple[Article, RawRecord, str]], list[DeadLetter]]:
+    """(article, record, model text) per valid record, and the dead letters of the others.
+
+    CPU work on publisher input (JSON parsing, validation, `model_text`): the worker runs it in the inference
+    thread, never on the event loop, which must keep answering heartbeats, `/health` and the stall monitor.
+    The same id twice in a batch: the later record wins.
+    """
+    latest: dict[str, tuple[Article, RawRecord]] = {}
+    rejected: list[DeadLetter] = []
+    for record in records:
+        parsed = parse_article(record.value, max_bytes)
+        if isinstance(parsed, Rejection):
+            rejected.append(DeadLetter(record, parsed))
+        else:
+            latest[parsed.id] = (parsed, record)
+    return [(article, record, article.text) for article, record in latest.values()], rejected
 
 
 def _report(prepared: PreparedBatch) -> None:

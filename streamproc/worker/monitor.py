@@ -3,7 +3,8 @@
 Every `check_interval` seconds a thread reads the group's committed offsets and the topic's end offsets
 (without joining the group), feeds the stall detector, updates the gauges and logs a partition once when it
 stalls and once when it moves again. The worker's web server (`web_host:web_port`, loopback by default)
-answers `/metrics` (Prometheus) and `/health` (JSON; HTTP 503 while a partition is stalled).
+answers `/metrics` (Prometheus) and `/health` (JSON; HTTP 503 while a partition is stalled), and HTTP 400 to
+a request whose `Host` is not one of the worker's names (`host_check`; DNS rebinding, `streamproc.hosts`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
+from aiohttp import web
 from faust.web import Request, Response, View
 
 from streamproc import metrics
 from streamproc.config import Settings
 from streamproc.connections import redis_client
+from streamproc.hosts import REFUSED, host_allowed
 from streamproc.quality.audit_report import audit_accuracy, audit_labels
 from streamproc.review.queue import ReviewKeys
 from streamproc.worker.lag import LagMonitor
@@ -160,6 +163,22 @@ def install_monitoring(app: faust.App, settings: Settings) -> GroupWatch:
         return self.json(body, status=status)
 
     return watch
+
+
+AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def host_check(names: frozenset[str]) -> Callable[[web.Request, AiohttpHandler], Awaitable[web.StreamResponse]]:
+    """An aiohttp middleware for the worker's web server (Faust's `web_application_options`): HTTP 400 for a
+    request whose `Host` is not one of `names`, on every page (`/health`, `/metrics` and Faust's own)."""
+
+    @web.middleware
+    async def check_host(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
+        if not host_allowed(request.headers.get("Host"), names):
+            return web.Response(status=400, text=REFUSED)
+        return await handler(request)
+
+    return check_host
 
 
 def _assigned_partitions(app: faust.App, topic: str) -> set[int] | None:

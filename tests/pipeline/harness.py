@@ -150,10 +150,12 @@ class WorkerProcess:
         """The port of this worker's web server (`/metrics`, `/health`)."""
         return int(self.env.get("STREAMPROC_WEB_PORT") or os.environ["STREAMPROC_WEB_PORT"])
 
-    def get(self, path: str) -> tuple[int, str]:
-        """HTTP GET on the worker's web server: (status, body)."""
+    def get(self, path: str, host: str | None = None, timeout: float = 10) -> tuple[int, str]:
+        """HTTP GET on the worker's web server: (status, body); `host` replaces the `Host` header."""
+        url = f"http://127.0.0.1:{self.web_port()}{path}"
+        request = urllib.request.Request(url, headers={"Host": host} if host else {})
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port()}{path}", timeout=10) as answer:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
                 return answer.status, answer.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()

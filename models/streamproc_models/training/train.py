@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from streamproc.errors import UserError
-from streamproc.inference.multihead import MultiHeadClassifier
+from streamproc.inference.multihead import MultiHeadClassifier, load_encoder
 from streamproc.inference.predictor import resolve_device
 from streamproc.inference.truncation import Truncation, token_ids
 from streamproc_models.data import LabeledSet, sample
@@ -91,17 +90,11 @@ def load_base(base: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     base = Path(base).expanduser()
     if not (base / "config.json").is_file():
         raise UserError(f"no base encoder in {base} (expected a Hugging Face model folder): build it or pass --base")
-    encoder = AutoModel.from_pretrained(base, local_files_only=True, **_no_pooler(base))
+    encoder = load_encoder(base)  # mean pooling: BERT-type encoders without their pooler layer
     tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
     if tokenizer.pad_token_id is None:
         raise UserError(f"the tokenizer in {base} has no padding token")
     return encoder, tokenizer
-
-
-def _no_pooler(base: Path) -> dict:
-    """BERT-type encoders are used through mean pooling: skip their pooler layer (not in e5's weights)."""
-    config = json.loads((base / "config.json").read_text())
-    return {"add_pooling_layer": False} if config.get("model_type") in ("bert", "xlm-roberta", "roberta") else {}
 
 
 def _label_set(task: str, train: LabeledSet, val: LabeledSet) -> list[str]:

@@ -22,7 +22,7 @@ def test_a_public_address_needs_a_token(settings: Settings) -> None:
 
 def test_the_token_is_required_on_every_request(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMPROC_REVIEW_WEB_TOKEN", "s3cret-token")
-    client = TestClient(create_review_app(Settings()))
+    client = TestClient(create_review_app(Settings()), base_url="http://127.0.0.1:8066")
     refused = client.get("/healthz")
     assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Basic")
     wrong = base64.b64encode(b"kim:nope").decode()
@@ -44,6 +44,8 @@ def test_redis_down_is_a_clear_503(settings: Settings) -> None:
     from tests.servers import free_port
 
     down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
-    client = TestClient(create_review_app(down), cookies={"streamproc_reviewer": "kim"})
+    client = TestClient(
+        create_review_app(down), base_url="http://127.0.0.1:8066", cookies={"streamproc_reviewer": "kim"}
+    )
     answer = client.get("/")
     assert answer.status_code == 503 and "Redis does not answer" in answer.text
