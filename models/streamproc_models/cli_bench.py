@@ -15,8 +15,46 @@ console = Console()
 
 
 def register(bench_app: typer.Typer) -> None:
-    """Add `cpu-path` to `bench_app`."""
+    """Add `cpu-path` and `quality` to `bench_app`."""
     bench_app.command("cpu-path")(bench_cpu_path)
+    bench_app.command("quality")(bench_quality)
+
+
+def bench_quality(
+    model_dir: Annotated[Path | None, typer.Option(help="model folder; default: the configured/default model")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="labelled TSV to stream; default: <data_dir>/topic_ko_articles/val.tsv")
+    ] = None,
+    task: Annotated[str, typer.Option(help="the task the TSV's labels are for")] = "topic",
+    audit_share: Annotated[float, typer.Option(min=0.01, max=1.0, help="the stream's audit sample")] = 0.10,
+    threshold: Annotated[float, typer.Option(help="review threshold of the uncertain articles")] = 0.9,
+    drift_label: Annotated[str, typer.Option(help="the one label of the drift injection")] = "sports",
+    drift_articles: Annotated[int, typer.Option(min=0, help="articles of the drift injection")] = 300,
+    drift_window: Annotated[int, typer.Option(min=20, help="the drift watch's window")] = 100,
+    json_out: Annotated[Path, typer.Option("--json", help="result file (PNG beside it)")] = Path("bench-quality.json"),
+) -> None:
+    """Audit estimate vs true accuracy at 1/5/10 % audit shares, tail agreement, and time to a drift alarm."""
+    import json
+    import tempfile
+
+    from streamproc_models.evaluation.quality_bench import QualityBenchOptions, quality_plot, run_quality_bench
+
+    settings = load_settings()
+    folder = Path(model_dir or settings.multitask_model_dir or settings.default_model_dir).resolve()
+    if not (folder / "streamproc_model.json").is_file():
+        raise UserError(f"no multi-head model in {folder}: build one with `streamproc models build-defaults`")
+    source = data or Path(settings.data_dir) / "topic_ko_articles" / "val.tsv"
+    if not source.is_file():
+        raise UserError(f"no labelled set at {source}: pass --data or set STREAMPROC_DATA_DIR")
+    options = QualityBenchOptions(
+        folder, source, task, audit_share, drift_label, drift_articles, drift_window, threshold
+    )
+    with tempfile.TemporaryDirectory(prefix="streamproc-quality-") as work:
+        result = run_quality_bench(options, Path(work))
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    console.print_json(data=result)
+    console.print(f"written: {json_out} and {quality_plot(result, json_out.with_suffix('.png'))}", markup=False)
 
 
 def bench_cpu_path(
