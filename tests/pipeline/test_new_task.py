@@ -8,7 +8,6 @@ the article breaking news?). No code knows that task.
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -145,12 +144,19 @@ def test_a_task_added_by_the_task_file_alone_is_served_reviewed_and_learned(
         assert any(check.startswith("urgency: new head") for check in result.checks)
         assert serving_folder(settings) == result.candidate_folder
 
-        # 4. the running worker switches to the promoted model and labels new articles with the new task
-        wait_for(lambda: "switched models" in worker.log(), "the worker to switch models", timeout=60)
-        time.sleep(1.0)  # the switch happens between batches: the next batch runs on the new model
+        # 4. the running worker switches to the promoted model (it looks between batches: a trickle of articles
+        # gives it batches) and labels new articles with the new task
+        trickled: list[bytes] = []
+
+        def switched() -> bool:
+            trickled.extend(_articles("t", 1, offset=2000 + len(trickled))[0])
+            publish(settings, trickled[-1:], progress=False)
+            return "switched models" in worker.log()
+
+        wait_for(switched, "the worker to switch models", timeout=90, interval=1.0)
         fresh, fresh_truth = _articles("b", 30, offset=1000)
         publish(settings, fresh, progress=False)
-        wait_until_processed(settings, 90)
+        wait_until_processed(settings, 60 + len(trickled) + 30)
         stored = {i: doc for i, doc in indexed_documents(settings).items() if i in fresh_truth}
         assert len(stored) == 30 and all(doc["urgency"] is not None for doc in stored.values())
         assert {doc["model_versions"]["urgency"] for doc in stored.values()} == {result.candidate_folder.name}
