@@ -48,6 +48,17 @@ def al_sim(
         bool, typer.Option(help="retrain the whole encoder each round instead of heads on frozen features (slow)")
     ] = False,
     pool_limit: Annotated[int | None, typer.Option(help="use a seeded sample of N pool items")] = None,
+    seed_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="labels to start from (stratified; default 1 % of the pool, at least 50): "
+            "a small one studies a task learned from reviews starting at zero",
+        ),
+    ] = None,
+    checkpoints: Annotated[
+        str | None, typer.Option(help="shares of the pool to score at, e.g. 0.05,0.1,0.25,0.5,1 (default 2 %…30 %)")
+    ] = None,
     base: Annotated[
         Path | None, typer.Option(help="encoder folder; default: the rebuilt e5 in the model store")
     ] = None,
@@ -75,6 +86,18 @@ def al_sim(
     sim = SimSettings(c=c, loss_target=loss_target)
     if full:
         sim = replace(sim, checkpoints=FULL_CHECKPOINTS)
+    if seed_size is not None:
+        sim = replace(sim, seed_fraction=0.0, seed_min=seed_size)
+    if checkpoints is not None:
+        try:
+            shares = tuple(sorted(float(x) for x in checkpoints.split(",") if x.strip()))
+        except ValueError:
+            raise UserError(
+                f"--checkpoints takes shares of the pool such as 0.05,0.1,0.5, got {checkpoints!r}"
+            ) from None
+        if not shares or not all(0 < share <= 1 for share in shares):
+            raise UserError(f"--checkpoints takes shares in (0, 1], got {checkpoints!r}")
+        sim = replace(sim, checkpoints=shares)
     seed_list = list(range(seeds or (FULL_SEEDS if full else DEFAULT_SEEDS)))
     out_dir = out or settings.model_store / "al-sim" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     if fine_tune:
