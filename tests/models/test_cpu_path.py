@@ -1,4 +1,4 @@
-"""`streamproc bench cpu-path` scores float32 and int8 side by side on every validation set it finds."""
+"""`streamproc bench cpu-path` scores float32 and int8 side by side on every validation set of the task file."""
 
 from __future__ import annotations
 
@@ -17,12 +17,28 @@ def _val_set(folder: Path, labels: list[str], words: list[str]) -> None:
     (folder / "val.tsv").write_text("text\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
 
 
+def _task_file(path: Path) -> Path:
+    """Two tasks with the tiny model's labels, each learned from one data set (and a third set that is not
+    there: the bench scores the sets it finds)."""
+    tasks = []
+    for name, labels, folders in (
+        ("topic", TOPICS, ["topic_tiny", "topic_missing"]),
+        ("sentiment", SENTIMENTS, ["sentiment_tiny"]),
+    ):
+        entries = ", ".join(f'{{ name = "{label}", display = "{label}" }}' for label in labels)
+        sources = "".join(f'\n[[task.sources]]\nfolder = "{folder}"\n' for folder in folders)
+        tasks.append(f'[[task]]\nname = "{name}"\ndisplay = "{name}"\nlabels = [{entries}]\n{sources}')
+    path.write_text("\n".join(tasks), encoding="utf-8")
+    return path
+
+
 def test_cpu_path_bench_prints_both_precisions_per_set(tiny_model_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     _val_set(data / "topic_tiny", TOPICS, ["정부", "선거", "market", "stocks", "concert"])
     _val_set(data / "sentiment_tiny", SENTIMENTS, ["good", "bad", "growth", "loss", "award"])
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMPROC_")}
     env["STREAMPROC_DATA_DIR"] = str(data)
+    env["STREAMPROC_TASKS_FILE"] = str(_task_file(tmp_path / "tasks.toml"))
     env["COLUMNS"] = "200"  # the table is wide; a narrower terminal would elide the set names
     out = tmp_path / "cpu.json"
     command = [sys.executable, "-m", "streamproc", "bench", "cpu-path", "--model-dir", str(tiny_model_dir)]
