@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 BODY_EXCERPT = 2000  # characters of the body shown to the reviewer
-SUMMARY_FIELDS = ("id", "url", "title", "source", "lang", "published_at", "uncertainty", "model_versions")
+SUMMARY_FIELDS = ("id", "url", "title", "source", "lang", "published_at", "uncertainty", "model_versions", "story_id")
 
 
 def review_summary(document: Mapping[str, Any], text: str, tasks: Iterable[str], audit: bool = False) -> dict[str, Any]:
