@@ -164,7 +164,7 @@ class ReviewKeys:
         tag = "{" + prefix + "}"
         names: tuple[str, ...] = ("pending", "items", "reviewed", "leases", "skipped", "claims", "audit", "stats")
         names += ("push", "sample", "disputed", "via", "users")
-        return cls(*(f"{tag}:{name}" for name in names), tag)
+        return cls(tag=tag, **{name: f"{tag}:{name}" for name in names})
 
 
 class ReviewQueue:
