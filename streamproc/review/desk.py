@@ -369,6 +369,14 @@ local mine_raw = redis.call('HGET', votes_key(id), reviewer)
 local mine = decode(mine_raw)
 local new = decode(vote) or {}
 
+if action == 'release' then  -- a held item back to its place in the queue, unseen (undo on the page)
+  if holder ~= reviewer then return answer('not_held', '', '', '0', id) end
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('HDEL', KEYS[4], id)
+  requeue(id, summary)
+  return answer('ok', 'released', '', '0', id)
+end
+
 if action == 'skip' then
   if redis.call('HEXISTS', KEYS[6], id) == 1 then
     return answer('decided', '', redis.call('HGET', KEYS[6], id), '0', id)
@@ -625,6 +633,13 @@ class ReviewDesk:
         if reply[0] == "nothing":
             return None
         return self._outcome(reply)
+
+    def release(self, doc_id: str, reviewer: str) -> bool:
+        """Give an item the reviewer holds back to the queue at its place (not a skip); False when it held none."""
+        check_reviewer(reviewer)
+        args = self._args(doc_id, reviewer, time.time(), "release", "")
+        reply = [_text(x) for x in self._decide(keys=self._decide_keys(), args=args)]
+        return reply[0] == "ok"
 
     def _checked(self, labels: dict[str, str]) -> dict[str, str]:
         labels = {task: label for task, label in labels.items() if label}

@@ -100,7 +100,11 @@ def signature(text: str) -> np.ndarray:
 
 def fingerprint(text: str, layout: LshLayout) -> Fingerprint:
     """Signature and band hashes of `text` (CPU: bounded by the capped model text)."""
-    values = signature(text)
+    return banded(signature(text), layout)
+
+
+def banded(values: np.ndarray, layout: LshLayout) -> Fingerprint:
+    """The fingerprint of a signature: its bytes and the hash of each band of `layout.rows` values."""
     bands = tuple(
         hashlib.blake2b(values[i * layout.rows : (i + 1) * layout.rows].tobytes(), digest_size=10).hexdigest()
         for i in range(layout.bands)

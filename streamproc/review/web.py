@@ -219,7 +219,10 @@ def create_review_app(
         who = await run_in_threadpool(identify, request)
         if who is None:
             return RedirectResponse("/", status_code=303)
+        shown = (await request.form()).get("item_id")
         try:
+            if isinstance(shown, str) and shown:  # the article on screen goes back to its place, unseen
+                await run_in_threadpool(svc.desk.release, shown, who[0])
             outcome = await run_in_threadpool(svc.undo, who[0])
         except (ReviewError, UserError) as exc:
             return RedirectResponse(f"/?msg={quote(str(exc))}", status_code=303)
