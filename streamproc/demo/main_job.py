@@ -151,7 +151,8 @@ def _print_summary(settings: Settings, ids: list[str], start: dict[int, int], co
     table.add_row("indexed in Elasticsearch", str(indexed), f"{redact(settings.es_url)}/{settings.es_index}")
     stories = len(response["aggregations"]["stories"]["buckets"])
     table.add_row("stories (near-duplicate copies counted once)", str(stories), "Elasticsearch field story_id")
-    table.add_row("queued for review (one item a story)", str(queued), f"Redis {desk.keys.pending} (`streamproc review`)")
+    where = f"Redis {desk.keys.pending} (`streamproc review`)"
+    table.add_row("queued for review (one item a story)", str(queued), where)
     table.add_row("dead-lettered", str(sum(dead.values())), f"Kafka topic {settings.topic_deadletter}")
     console.print(table)
     if dead:

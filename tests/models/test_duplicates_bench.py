@@ -26,7 +26,7 @@ from streamproc_models.evaluation.duplicates_bench import (
 
 
 def _samples(n: int) -> list[tuple[str, str, str]]:
-    rows = [json.loads(line) for line in SAMPLES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = sample_rows()
     originals = [r for r in rows if r.get("title") and r.get("body") and not r.get("copy_of")]
     return [(r["title"], r["body"], "news") for r in originals[:n]]
 
@@ -71,9 +71,9 @@ def test_the_command_prints_a_table_and_writes_json_and_png(tmp_path: Path) -> N
             writer.writerow(["title", "body", "label", "source"])
             writer.writerows([(t, b, label, "samples") for t, b, label in part])
     out = tmp_path / "bench" / "duplicates.json"
+    command = ["bench", "duplicates", "--data", str(data), "--thresholds", "0.5,0.9", "--json", str(out)]
     done = subprocess.run(
-        [sys.executable, "-m", "streamproc", "bench", "duplicates", "--data", str(data), "--thresholds", "0.5,0.9"]
-        + ["--json", str(out)],
+        [sys.executable, "-m", "streamproc", *command],
         capture_output=True,
         text=True,
         env={**os.environ, "COLUMNS": "160"},
@@ -85,3 +85,16 @@ def test_the_command_prints_a_table_and_writes_json_and_png(tmp_path: Path) -> N
     assert [r["threshold"] for r in result["results"]] == [0.5, 0.9] and result["originals"] == 60
     assert result["results"][0]["recall"] >= result["results"][1]["recall"]
     assert out.with_suffix(".png").stat().st_size > 10_000
+
+
+def sample_rows() -> list[dict]:
+    """The sample file's records that are JSON objects (it holds broken records on purpose)."""
+    rows = []
+    for line in SAMPLES.read_bytes().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:  # not JSON, or not UTF-8
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows

@@ -28,6 +28,7 @@ runtime's default (`STREAMPROC_STORY_THRESHOLD`) was chosen after reading those 
 from __future__ import annotations
 
 import csv
+import itertools
 import random
 import sys
 from collections.abc import Callable
@@ -216,7 +217,7 @@ def run_duplicates_bench(
                 "titles": [texts[first].split("\n")[0][:80], texts[second].split("\n")[0][:80]],
             }
             for group in groups
-            for first, second in zip(group, group[1:], strict=False)
+            for first, second in itertools.pairwise(group)
         ][:20]
         results.append({"threshold": threshold, "bands": layout.bands, "rows": layout.rows, **scored})
     acceptable = [r for r in results if r["false_merge_rate"] <= TARGET_FALSE_MERGES]

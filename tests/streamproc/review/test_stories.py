@@ -12,6 +12,7 @@ import pytest
 
 from streamproc.config import Settings
 from streamproc.connections import async_redis_client, elasticsearch_client
+from streamproc.demo.main_job import SAMPLES
 from streamproc.inference.loader import load_pipeline_predictor
 from streamproc.ingest.model_text import model_text
 from streamproc.review.audit import in_audit_sample
@@ -201,9 +202,7 @@ def test_the_most_uncertain_copy_represents_its_story(settings: Settings) -> Non
 @pytest.mark.parametrize("kind", ["byline", "last paragraph dropped"])
 def test_the_demo_copies_are_copies(kind: str, settings: Settings) -> None:
     """The sample file's copies (`streamproc demo --review`) are found as copies of their originals."""
-    from streamproc.demo.main_job import SAMPLES
-
-    articles = [json.loads(line) for line in SAMPLES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    articles = sample_rows()
     by_id = {a.get("id"): a for a in articles}
     layout = lsh_layout(settings.story_threshold)
     pairs = [(a, by_id[a["copy_of"]]) for a in articles if a.get("copy_of") and a.get("copy_kind") == kind]
@@ -212,3 +211,16 @@ def test_the_demo_copies_are_copies(kind: str, settings: Settings) -> None:
         one = fingerprint(model_text(copy["title"], copy["body"]), layout)
         two = fingerprint(model_text(original["title"], original["body"]), layout)
         assert agreement(one.signature, two.signature) >= settings.story_threshold, copy["id"]
+
+
+def sample_rows() -> list[dict]:
+    """The sample file's records that are JSON objects (it holds broken records on purpose)."""
+    rows = []
+    for line in SAMPLES.read_bytes().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:  # not JSON, or not UTF-8
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
