@@ -199,7 +199,7 @@ def test_the_most_uncertain_copy_represents_its_story(settings: Settings) -> Non
     assert push(settings, [document(f"n{i}", 0.9) for i in range(3)]) == 3
 
 
-@pytest.mark.parametrize("kind", ["byline", "last paragraph dropped"])
+@pytest.mark.parametrize("kind", ["byline", "outlet_tag", "last_paragraph"])
 def test_the_demo_copies_are_copies(kind: str, settings: Settings) -> None:
     """The sample file's copies (`streamproc demo --review`) are found as copies of their originals."""
     articles = sample_rows()
