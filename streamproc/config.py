@@ -20,6 +20,10 @@ ENV_PREFIX = "STREAMPROC_"
 DEFAULT_HOME = Path.home() / ".cache" / "streamproc"
 
 UncertaintyStrategy = Literal["least_confidence", "margin", "entropy", "predicted_loss"]
+# The default review budget: 2 % of 50,000 articles a day is 1,000 reviews, what two or three reviewers label in
+# a working day at the page's pace; the fixed threshold (0.9) queued 20-43 % (docs/reviewing.md).
+DEFAULT_REVIEW_SHARE = 0.02
+OFF = ("off", "none", "0", "")
 
 
 class Settings(BaseSettings):
@@ -77,8 +81,25 @@ class Settings(BaseSettings):
     review_lease_seconds: float = Field(600.0, gt=0, description="how long a claimed article stays with its reviewer")
     review_web_host: str = Field("127.0.0.1", description="bind address of `streamproc review serve`")
     review_web_port: int = Field(8066, ge=1, le=65535)
-    review_web_token: SecretStr | None = Field(
-        None, description="secret; required when the review page binds a non-loopback address"
+    review_session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, description="how long a reviewer's login to the review page lasts"
+    )
+    review_votes: int = Field(
+        1,
+        ge=1,
+        le=9,
+        description="agreeing votes (of different reviewers) that decide an item; after 2k-1 votes without k "
+        "agreeing, a task stays unlabelled (disputed)",
+    )
+    story_threshold: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="MinHash similarity of character 5-grams (estimated Jaccard) at or above which an article "
+        "is a copy of an earlier one and joins its story (chosen by `streamproc bench duplicates`)",
+    )
+    story_days: float = Field(
+        7.0, gt=0, le=365, description="how long a story takes new copies after it last grew (its Redis keys expire)"
     )
 
     # --- Models and inference --------------------------------------------------------------------
@@ -104,11 +125,11 @@ class Settings(BaseSettings):
         0.9, ge=0, description="an article goes to review when its uncertainty (any reviewed task) >= this"
     )
     review_share: float | None = Field(
-        None,
+        DEFAULT_REVIEW_SHARE,
         gt=0,
         lt=1,
-        description="review budget: queue about this share of articles (the least certain), instead of the "
-        "fixed threshold; estimated online, shared by all workers through Redis",
+        description="review budget: queue about this share of articles (the least certain); estimated online, "
+        "shared by all workers through Redis; `off` uses the fixed review_threshold instead",
     )
     audit_share: float | None = Field(
         None,
@@ -169,6 +190,13 @@ class Settings(BaseSettings):
             host, _, port = server.strip().rpartition(":")
             if not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+        return value
+
+    @field_validator("review_share", mode="before")
+    @classmethod
+    def _share_off(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and value.strip().lower() in OFF):
+            return None
         return value
 
     @field_validator("allowed_hosts")

@@ -1,4 +1,5 @@
-"""`streamproc bench cpu-path`: float32 vs int8 encoder on CPU, on every validation set of the task file."""
+"""`streamproc bench cpu-path | quality | duplicates`: float32 vs int8 encoder on CPU, the audit estimate, and the
+near-duplicate story index's recall and false merges (these read the shared data sets)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,75 @@ console = Console()
 
 
 def register(bench_app: typer.Typer) -> None:
-    """Add `cpu-path` and `quality` to `bench_app`."""
+    """Add `cpu-path`, `quality` and `duplicates` to `bench_app`."""
     bench_app.command("cpu-path")(bench_cpu_path)
     bench_app.command("quality")(bench_quality)
+    bench_app.command("duplicates")(bench_duplicates)
+
+
+def bench_duplicates(
+    data: Annotated[
+        Path | None, typer.Option(help="folder with train.tsv and val.tsv; default: <data_dir>/topic_ko_articles")
+    ] = None,
+    thresholds: Annotated[
+        str, typer.Option(help="comma-separated MinHash agreement thresholds")
+    ] = "0.3,0.4,0.5,0.6,0.7,0.8,0.9",
+    limit: Annotated[int | None, typer.Option(min=10, help="a seeded sample of this many originals")] = None,
+    json_out: Annotated[Path, typer.Option("--json", help="result file (PNG beside it)")] = Path(
+        "bench-duplicates.json"
+    ),
+) -> None:
+    """Recall of near-duplicate copies and the rate of wrongly merged distinct articles over thresholds."""
+    import json
+
+    from rich.table import Table
+
+    from streamproc_models.evaluation.duplicates_bench import (
+        duplicates_plot,
+        duplicates_table,
+        run_duplicates_bench,
+    )
+
+    settings = load_settings()
+    folder = Path(data or Path(settings.data_dir) / "topic_ko_articles")
+    if not (folder / "train.tsv").is_file() or not (folder / "val.tsv").is_file():
+        raise UserError(f"no train.tsv and val.tsv in {folder}: pass --data or set STREAMPROC_DATA_DIR")
+    try:
+        values = tuple(float(x) for x in thresholds.split(","))
+    except ValueError:
+        raise UserError(f"--thresholds takes numbers separated by commas, got {thresholds!r}") from None
+    if not all(0 < x <= 1 for x in values):
+        raise UserError("--thresholds: each threshold is in (0, 1]")
+    result = run_duplicates_bench(folder, values, limit)
+    short = {"outlet_tag": "tag", "last_paragraph": "last ¶", "title_punctuation": "title", "republished": "all"}
+    table = Table(
+        "threshold",
+        "bands×rows",
+        "recall",
+        *(short.get(kind, kind) for kind in result["kinds"]),
+        "distinct merged",
+        title=f"{result['originals']} articles of {folder.name}, {result['copies_per_original']} copies each",
+    )
+    duplicates_table(result, table.add_row)
+    console.print(table, width=max(console.width, 130))
+    from rich.text import Text
+
+    for row in result["results"]:
+        if row["merged_pairs"]:
+            console.print(f"originals merged at {row['threshold']} (read them: the same story twice in the set?)")
+        for pair in row["merged_pairs"][:8]:
+            console.print(Text(f"  J={pair['jaccard']:.2f}  {pair['titles'][0]}  |  {pair['titles'][1]}"))
+    chosen = result["raw_target_threshold"]
+    target = f"{result['target_false_merge_rate']:.1%}"
+    console.print(
+        f"highest recall with at most {target} of originals merged (raw): threshold {chosen}; "
+        f"configured default: {result['default_threshold']}"
+        if chosen is not None
+        else f"no threshold keeps the raw merges at or under {target}"
+    )
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    console.print(f"written: {json_out} and {duplicates_plot(result, json_out.with_suffix('.png'))}", markup=False)
 
 
 def bench_quality(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -22,13 +22,22 @@ from streamproc.cli.safe_text import plain
 from streamproc.config import load_settings
 from streamproc.errors import UserError
 from streamproc.redact import redact
-from streamproc.review.desk import ReviewError
+from streamproc.review.desk import Outcome, ReviewError
 from streamproc.review.service import ReviewService, summary_line, write_export
 
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from streamproc.config import Settings
+    from streamproc.review.accounts import Accounts
+
 review_app = typer.Typer(
-    help="The review queue: claim articles, label / skip / reject them, numbers, export, the web page.",
+    help="The review queue: claim articles, label / skip / reject / correct them, numbers, export, the web page, "
+    "reviewer accounts.",
     invoke_without_command=True,
 )
+users_app = typer.Typer(help="Reviewer accounts for the review page (Argon2id hashes in Redis).", no_args_is_help=True)
+review_app.add_typer(users_app, name="users")
 console = Console()
 Reviewer = Annotated[str | None, typer.Option("--reviewer", help="your name (default: $STREAMPROC_REVIEWER or $USER)")]
 
@@ -87,6 +96,10 @@ def next_items(
     for item in items:
         s = item.summary
         console.rule(plain(item.id))
+        if item.copies:
+            console.print(f"{item.copies} copies: one decision labels them all", style="bold")
+        if item.votes:
+            console.print(f"{item.votes} vote(s) already cast by others (not shown)", style="dim")
         console.print(plain(s.get("title")), style="bold")
         console.print(plain(s.get("body"), 400))
         meta = " · ".join(str(x) for x in (s.get("source"), s.get("lang"), s.get("url")) if x)
@@ -115,7 +128,69 @@ def label(
     labels = parse_choices(choices or [])
     with service() as svc:
         outcome = svc.label(doc_id, reviewer_name(reviewer), labels)
-    _said(outcome.status, doc_id, "labeled " + ", ".join(f"{k}={v}" for k, v in labels.items()))
+    _said(outcome, doc_id, "labeled " + ", ".join(f"{k}={v}" for k, v in labels.items()))
+
+
+@review_app.command("relabel")
+def relabel(
+    doc_id: Annotated[str, typer.Argument(metavar="ID")],
+    choices: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="TASK=LABEL", help="the right label of a task (repeat for several tasks)"),
+    ] = None,
+    reviewer: Reviewer = None,
+) -> None:
+    """Change your own decision on an article (the audit trail keeps both; Elasticsearch and retrain use the
+    latest)."""
+    labels = parse_choices(choices or [])
+    with service() as svc:
+        outcome = svc.relabel(doc_id, reviewer_name(reviewer), labels)
+    _said(outcome, doc_id, "relabeled " + ", ".join(f"{k}={v}" for k, v in labels.items()))
+
+
+@review_app.command("undo")
+def undo(reviewer: Reviewer = None) -> None:
+    """Take back your last decision; the article comes back to you (`next`) to decide again."""
+    with service() as svc:
+        outcome = svc.undo(reviewer_name(reviewer))
+    if outcome is None:
+        console.print("nothing to undo")
+        return
+    console.print(Text(f"{outcome.id}: your decision is taken back; it is yours again (`streamproc review next`)"))
+
+
+@review_app.command("disputed")
+def disputed() -> None:
+    """Articles whose votes reached no consensus, with each reviewer's vote."""
+    with service() as svc:
+        ids = svc.desk.disputed()
+        votes = {doc_id: svc.desk.votes(doc_id) for doc_id in ids}
+        titles = {doc_id: (svc.desk.item(doc_id) or {}).get("title") for doc_id in ids}
+    console.print(f"{len(ids)} disputed")
+    for doc_id in ids:
+        console.rule(plain(doc_id))
+        console.print(plain(titles[doc_id], 80))
+        for name, vote in sorted(votes[doc_id].items()):
+            what = vote["decision"] + " " + ", ".join(f"{k}={v}" for k, v in (vote.get("labels") or {}).items())
+            console.print(Text(f"  {name}: ") + plain(what))
+    if ids:
+        console.print("settle with: streamproc review resolve ID --set TASK=LABEL [--set ...]")
+
+
+@review_app.command("resolve")
+def resolve(
+    doc_id: Annotated[str, typer.Argument(metavar="ID")],
+    choices: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="TASK=LABEL", help="the settled label of a task (repeat for several tasks)"),
+    ] = None,
+    reviewer: Reviewer = None,
+) -> None:
+    """Settle a disputed article (an adjudication, recorded as such)."""
+    labels = parse_choices(choices or [])
+    with service() as svc:
+        outcome = svc.resolve(doc_id, reviewer_name(reviewer), labels)
+    _said(outcome, doc_id, "resolved " + ", ".join(f"{k}={v}" for k, v in labels.items()))
 
 
 @review_app.command("skip")
@@ -123,7 +198,7 @@ def skip(doc_id: Annotated[str, typer.Argument(metavar="ID")], reviewer: Reviewe
     """Put an article back on the queue, behind the ones nobody has seen."""
     with service() as svc:
         outcome = svc.skip(doc_id, reviewer_name(reviewer))
-    _said(outcome.status, doc_id, "skipped")
+    _said(outcome, doc_id, "skipped")
 
 
 @review_app.command("reject")
@@ -131,7 +206,7 @@ def reject(doc_id: Annotated[str, typer.Argument(metavar="ID")], reviewer: Revie
     """Reject an article: not a news article, or unusable. It is never queued again."""
     with service() as svc:
         outcome = svc.reject(doc_id, reviewer_name(reviewer))
-    _said(outcome.status, doc_id, "rejected")
+    _said(outcome, doc_id, "rejected")
 
 
 def parse_choices(choices: list[str]) -> dict[str, str]:
@@ -147,8 +222,19 @@ def parse_choices(choices: list[str]) -> dict[str, str]:
     return labels
 
 
-def _said(status: str, doc_id: str, what: str) -> None:
-    suffix = " (already done: nothing changed)" if status == "duplicate" else ""
+def _said(outcome: Outcome, doc_id: str, what: str) -> None:
+    if outcome.status == "duplicate":
+        suffix = " (already done: nothing changed)"
+    elif outcome.state == "open":
+        suffix = " (your vote is counted; more reviewers must agree)"
+    elif outcome.state == "disputed":
+        suffix = " (the votes disagree: see `streamproc review disputed`)"
+    elif outcome.withdrawn:
+        suffix = " (the decision no longer stands: the article waits for votes again)"
+    elif outcome.members:
+        suffix = f" (and {len(outcome.members)} copies of its story)"
+    else:
+        suffix = ""
     console.print(Text(f"{doc_id}: {what}{suffix}"))
 
 
@@ -167,9 +253,13 @@ def guide() -> None:
 
 @review_app.command("stats")
 def stats(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
-    """Waiting, leased, reviewed, rejected, dropped; per reviewer; agreement with the model per task."""
+    """Waiting, leased, reviewed, rejected, dropped, votes, disputed; per reviewer; agreement with the model per task
+    and between reviewers (Krippendorff's alpha, pairwise per reviewer)."""
+    from streamproc.review.agreement import reviewer_agreement
+
     with service() as svc:
         numbers = svc.desk.stats()
+        numbers["reviewers"] = reviewer_agreement(svc.desk.latest_votes(), svc.desk.tasks.reviewed)
     if as_json:
         print(json.dumps(numbers, ensure_ascii=False, indent=2))
         return
@@ -177,6 +267,10 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = 
     for key in ("waiting", "leased", "skipped_waiting", "labeled", "rejected", "skips", "expired_leases"):
         table.add_row(key.replace("_", " "), str(numbers[key]))
     table.add_row("dropped (queue full)", str(numbers["dropped_when_full"]))
+    table.add_row(f"votes (an item needs {numbers['votes_needed']} agreeing)", str(numbers["votes"]))
+    table.add_row("disputed", str(numbers["disputed"]))
+    table.add_row("corrected (relabel) / undone", f"{numbers['relabeled']} / {numbers['undone']}")
+    table.add_row("copies labelled through their story", str(numbers["copies_labeled"]))
     console.print(table)
     people = Table("reviewer", "labeled", "skipped", "rejected")
     for name, counts in sorted(numbers["by_reviewer"].items()):
@@ -187,6 +281,16 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = 
         rate = "-" if row["rate"] is None else f"{row['rate']:.1%}"
         agreement.add_row(task, str(row["labeled"]), str(row["agree"]), rate)
     console.print(agreement)
+    between = Table("task", "items with 2+ votes", "Krippendorff's alpha", "reviewer", "pairs", "agreement")
+    for task, row in numbers["reviewers"].items():
+        alpha = "-" if row["alpha"] is None else f"{row['alpha']:.3f}"
+        voters: list[tuple[str, dict]] = sorted(row["reviewers"].items()) or [("-", {"pairs": 0, "rate": None})]
+        for i, (name, mine) in enumerate(voters):
+            rate = "-" if mine["rate"] is None else f"{mine['rate']:.1%}"
+            first = (task, str(row["items"]), alpha) if i == 0 else ("", "", "")
+            between.add_row(*first, plain(name), str(mine["pairs"]), rate)
+    console.print("agreement between reviewers (items two or more reviewers labelled):")
+    console.print(between)
 
 
 @review_app.command("export")
@@ -205,8 +309,9 @@ def sync() -> None:
     from streamproc.review.elastic import sync_decisions
 
     with service() as svc:
-        written, failed = sync_decisions(svc.es, svc.index, list(svc.desk.decisions().values()))
-    console.print(f"{written} decisions written to {svc.index}")
+        decisions, copies = list(svc.desk.decisions().values()), svc.desk.copies_decided()
+        written, failed = sync_decisions(svc.es, svc.index, decisions, copies)
+    console.print(f"{written} decisions (copies included) written to {svc.index}")
     if failed:
         raise UserError(f"{len(failed)} decisions could not be written, e.g. {failed[0]}")
 
@@ -216,8 +321,74 @@ def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default STREAMPROC_REVIEW_WEB_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default STREAMPROC_REVIEW_WEB_PORT)")] = None,
 ) -> None:
-    """The review web page (127.0.0.1:8066 by default; other addresses need STREAMPROC_REVIEW_WEB_TOKEN)."""
+    """The review web page (127.0.0.1:8066 by default; other addresses need reviewer accounts: `review users add`)."""
     from streamproc.review.web import run_server
 
     settings = load_settings()
     run_server(settings, host or settings.review_web_host, port or settings.review_web_port, console.print)
+
+
+def _accounts() -> tuple[Accounts, Redis, Settings]:
+    """The reviewer accounts, their Redis client (to close) and the settings."""
+    from streamproc.connections import redis_client
+    from streamproc.review.accounts import Accounts
+
+    settings = load_settings()
+    client = redis_client(settings)
+    return Accounts(client, settings.review_key_prefix), client, settings
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input (scripts)")
+    ] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="set a new password for an existing account")] = False,
+) -> None:
+    """Add a reviewer account (asks for the password twice; it is stored as an Argon2id hash only)."""
+    import sys
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    accounts, client, settings = _accounts()
+    try:
+        accounts.add(name, password, replace=replace)
+    except ReviewError as exc:
+        raise UserError(str(exc)) from None
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise UserError(f"Redis at {redact(settings.redis_url)} does not answer ({exc}); is the stack up?") from None
+    finally:
+        client.close()
+    console.print(Text(f"{name}: account {'updated' if replace else 'added'}; the review page now asks to log in"))
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """The reviewer accounts (names and when they were added; never a password or hash)."""
+    accounts, client, _ = _accounts()
+    try:
+        rows = accounts.list()
+    finally:
+        client.close()
+    table = Table("reviewer", "added")
+    for account in rows:
+        table.add_row(plain(account.name), account.added)
+    console.print(table)
+    if not rows:
+        console.print("no accounts: the review page binds loopback only and asks for a name")
+
+
+@users_app.command("remove")
+def users_remove(name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
+    """Remove a reviewer account; its sessions end at once (their decisions stay)."""
+    accounts, client, _ = _accounts()
+    try:
+        accounts.remove(name)
+    except ReviewError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        client.close()
+    console.print(Text(f"{name}: account removed"))

@@ -136,6 +136,7 @@ def _print_summary(settings: Settings, ids: list[str], start: dict[int, int], co
         if rest:  # the first task broken down by the second, as in Kibana's first chart
             second = rest[0]
             aggs[first.name]["aggs"] = {second.name: {"terms": {"field": f"{second.name}.label", "size": 50}}}
+        aggs["stories"] = {"terms": {"field": "story_id", "size": max(len(ids), 1)}}
         response = es.search(index=settings.es_index, query=query, aggs=aggs, size=0)
     finally:
         es.close()
@@ -148,7 +149,10 @@ def _print_summary(settings: Settings, ids: list[str], start: dict[int, int], co
 
     table = Table("where", "count", "find it at")
     table.add_row("indexed in Elasticsearch", str(indexed), f"{redact(settings.es_url)}/{settings.es_index}")
-    table.add_row("queued for review", str(queued), f"Redis {desk.keys.pending} (`streamproc review`)")
+    stories = len(response["aggregations"]["stories"]["buckets"])
+    table.add_row("stories (near-duplicate copies counted once)", str(stories), "Elasticsearch field story_id")
+    where = f"Redis {desk.keys.pending} (`streamproc review`)"
+    table.add_row("queued for review (one item a story)", str(queued), where)
     table.add_row("dead-lettered", str(sum(dead.values())), f"Kafka topic {settings.topic_deadletter}")
     console.print(table)
     if dead:

@@ -67,6 +67,7 @@ def run_review_loop(
         labelled, agreed = scripted_review(service, truth)
         said = ", ".join(f"{task} {n}" for task, n in agreed.items())
         console.print(f"  {len(labelled)} articles labelled from what is known of them; the model was right: {said}")
+        _print_copies(service, settings, console)
         console.rule("review 2/4: retrain from the reviews, with the evaluation gate")
         result = training().retrain(settings, service.desk, say=lambda line: console.print(Text(f"  {line}")))
     finally:
@@ -108,3 +109,19 @@ def run_review_loop(
     console.print(comparison)
     kept = sum(1 for i in labelled if after.get(i, {}).get("label_source") == "reviewed")
     console.print(f"  reviews kept through the re-crawl: {kept} of {len(labelled)}")
+
+
+def _print_copies(service: ReviewService, settings: Settings, console: Console) -> None:
+    """How many near-duplicate copies took their story's decision, and from which reviewed article."""
+    copies = service.desk.copies_decided()
+    by_item: dict[str, list[str]] = {}
+    for copy, item in sorted(copies.items()):
+        by_item.setdefault(item, []).append(copy)
+    service.es.indices.refresh(index=settings.es_index)
+    indexed = service.es.count(index=settings.es_index, query={"term": {"label_source": "reviewed_duplicate"}})
+    console.print(
+        f"  {len(copies)} near-duplicate copies labelled through {len(by_item)} decisions, never queued "
+        f"({indexed['count']} documents with label_source reviewed_duplicate)"
+    )
+    for item, members in by_item.items():
+        console.print(Text(f"    {item} -> {', '.join(members)}"))

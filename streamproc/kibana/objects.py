@@ -1,7 +1,8 @@
 """The Kibana saved objects, generated from the task file: data view, saved searches, Lens charts, dashboard.
 
 Per task set: the data view of `<index>*`; the saved search of the articles waiting for review (a column per
-task's label); the first task broken down by the second; articles over time; a chart per further task (e.g.
+task's label); the first task broken down by the second; articles over time; stories (unique `story_id`) next to
+articles over time; a chart per further task (e.g.
 emotion); the first task's label mix over time (a drift shows as a band that swells or vanishes); per reviewed
 task, how often the blind audit sample agrees with the model, by model version; the reviewed articles
 (reviewer's and model's labels side by side); the share of reviewed articles per first-task label; the
@@ -28,7 +29,7 @@ def saved_objects(tasks: TaskSet, index: str = "news-enriched") -> list[dict[str
     """Every saved object for `tasks` on `<index>*`, in import order (referenced objects first)."""
     first, *rest = list(tasks)
     reviewed = [tasks[name] for name in tasks.reviewed]
-    charts = [_breakdown(first, rest[0]) if rest else _by_label(first), _over_time()]
+    charts = [_breakdown(first, rest[0]) if rest else _by_label(first), _over_time(), _stories_over_time()]
     charts += [_by_label(task) for task in rest[1:]]
     charts += [_label_mix(first), *(_audit_accuracy(task) for task in reviewed)]
     objects = [_data_view(index), _needs_review(tasks), *charts]
@@ -156,12 +157,14 @@ def _lens(
     split: tuple[str, dict[str, Any]] | None,
     series: str,
     kql: str = "",
+    metrics: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    columns = {x[0]: x[1], **({split[0]: split[1]} if split else {}), "count": COUNT}
+    metrics = metrics or {"count": COUNT}
+    columns = {x[0]: x[1], **({split[0]: split[1]} if split else {}), **metrics}
     layer: dict[str, Any] = {"layerId": "layer1", "layerType": "data", "seriesType": series, "xAccessor": x[0]}
     if split:
         layer["splitAccessor"] = split[0]
-    layer["accessors"] = ["count"]
+    layer["accessors"] = list(metrics)
     state = {
         "datasourceStates": {
             "formBased": {
@@ -202,6 +205,31 @@ def _by_label(task: Task) -> dict[str, Any]:
         (task.name, _terms(task.name.capitalize(), f"{task.name}.label", len(task.labels), True)),
         ("lang", _terms("Language", "lang", 5, True)),
         "bar_stacked",
+    )
+
+
+STORIES = {
+    "label": "Stories",
+    "customLabel": True,
+    "dataType": "number",
+    "operationType": "unique_count",
+    "sourceField": "story_id",
+    "isBucketed": False,
+    "scale": "ratio",
+    "params": {"emptyAsNull": True},
+}
+
+
+def _stories_over_time() -> dict[str, Any]:
+    return _lens(
+        "streamproc-stories-over-time",
+        "Stories and articles over time",
+        "Per interval of processed_at: enriched articles, and the stories they belong to (unique story_id: "
+        "near-duplicate copies of one wire story count once). The gap between the lines is the copies.",
+        _time_axis(),
+        None,
+        "line",
+        metrics={"count": COUNT, "stories": STORIES},
     )
 
 
@@ -260,10 +288,10 @@ def _reviewed_share(first: Task) -> dict[str, Any]:
     return _lens(
         "streamproc-reviewed-share",
         f"Reviewed share by {first.name}",
-        f"Share of articles per predicted {first.name} whose labels come from the model only, a reviewer, or were "
-        "rejected (label_source).",
+        f"Share of articles per predicted {first.name} whose labels come from the model only, a reviewer, a "
+        "reviewer's decision on another copy of the story (reviewed_duplicate), or were rejected (label_source).",
         ("x", _terms(f"Predicted {first.name}", f"{first.name}.label", len(first.labels) + 2, False)),
-        ("split", _terms("Label source", "label_source", 3, False)),
+        ("split", _terms("Label source", "label_source", 4, False)),
         "bar_percentage_stacked",
     )
 

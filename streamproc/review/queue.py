@@ -71,16 +71,48 @@ end
 local added = 0
 local limit = tonumber(ARGV[1])
 local now = tonumber(ARGV[3])
-for i = 4, #ARGV, 4 do
-  local id = ARGV[i]
+local tag, ttl = ARGV[4], tonumber(ARGV[5])
+local function in_progress(rep)
+  -- a story's item that a reviewer holds, skipped, voted on or disputed: its copies wait for that decision
+  return redis.call('ZSCORE', KEYS[4], rep) or redis.call('ZSCORE', KEYS[5], rep)
+    or redis.call('ZSCORE', KEYS[9], rep) or redis.call('EXISTS', tag .. ':votes:' .. rep) == 1
+end
+for i = 6, #ARGV, 5 do
+  local id, score, summary, audit, story = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   if redis.call('HEXISTS', KEYS[3], id) == 0 and not redis.call('ZSCORE', KEYS[4], id)
       and not redis.call('ZSCORE', KEYS[5], id) then
-    if ARGV[i + 3] == '1' then
+    if audit == '1' then
+      -- the audit sample stays a uniform sample of articles: queued whatever its story's state
       added = added + redis.call('ZADD', KEYS[8], 'NX', now, id)
-    else
-      added = added + redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], id)
+      redis.call('HSET', KEYS[2], id, summary)
+    elseif redis.call('HEXISTS', KEYS[10], id) == 0 then
+      local story_key = tag .. ':story:' .. story
+      local state = redis.call('HMGET', story_key, 'decided', 'rep')
+      local take = not state[1] or state[1] == ''
+      local rep = state[2]
+      if take and rep and rep ~= '' and rep ~= id then
+        local rep_score = redis.call('ZSCORE', KEYS[1], rep)
+        if in_progress(rep) then
+          take = false
+        elseif rep_score then
+          if score > tonumber(rep_score) then  -- the most uncertain copy represents the story
+            redis.call('ZREM', KEYS[1], rep)
+            redis.call('HDEL', KEYS[2], rep)
+            added = added - 1
+          else
+            take = false
+          end
+        end
+      end
+      if take then
+        added = added + redis.call('ZADD', KEYS[1], 'NX', score, id)
+        redis.call('HSET', KEYS[2], id, summary)
+        redis.call('HSET', story_key, 'rep', id)
+        redis.call('EXPIRE', story_key, ttl)
+      else
+        redis.call('HINCRBY', KEYS[6], 'copies', 1)
+      end
     end
-    redis.call('HSET', KEYS[2], id, ARGV[i + 2])
   end
 end
 local function bound(queue, counter)
@@ -95,6 +127,7 @@ local function bound(queue, counter)
 end
 bound(KEYS[1], 'dropped')
 bound(KEYS[8], 'dropped_audit')
+if added < 0 then added = 0 end
 redis.call('SET', KEYS[7], added, 'EX', ARGV[2])
 return added
 """
@@ -115,6 +148,10 @@ class ReviewKeys:
     stats: str
     push: str  # prefix of the push receipts
     sample: str  # the audit sample's waiting articles
+    disputed: str  # items whose votes reached no consensus (`streamproc.review.desk`)
+    via: str  # copy id -> the item whose decision it took (`streamproc.review.stories`)
+    users: str  # reviewer accounts (`streamproc.review.accounts`)
+    tag: str  # "{prefix}": the hash tag of every key, and the start of the per-article keys
 
     def receipt(self, documents: Sequence[dict[str, Any]]) -> str:
         """The key of one batch's push receipt: the same for every retry of the batch, new for a replay."""
@@ -125,8 +162,9 @@ class ReviewKeys:
     def for_prefix(cls, prefix: str) -> ReviewKeys:
         """Keys under `{prefix}`."""
         tag = "{" + prefix + "}"
-        names = ("pending", "items", "reviewed", "leases", "skipped", "claims", "audit", "stats", "push", "sample")
-        return cls(*(f"{tag}:{name}" for name in names))
+        names: tuple[str, ...] = ("pending", "items", "reviewed", "leases", "skipped", "claims", "audit", "stats")
+        names += ("push", "sample", "disputed", "via", "users")
+        return cls(tag=tag, **{name: f"{tag}:{name}" for name in names})
 
 
 class ReviewQueue:
@@ -135,17 +173,24 @@ class ReviewQueue:
     what = "Redis review queue"
     metric = "redis"
 
-    def __init__(self, client: Redis, prefix: str, tasks: Sequence[str], max_size: int = 10_000) -> None:
+    def __init__(
+        self, client: Redis, prefix: str, tasks: Sequence[str], max_size: int = 10_000, story_days: float = 7.0
+    ) -> None:
         self.client = client
         self.keys = ReviewKeys.for_prefix(prefix)
         self.tasks = tuple(tasks)
         self.max_size = max_size
+        self.story_ttl = max(1, int(story_days * 86400))
         self._push = client.register_script(_PUSH)
 
     async def write(self, batch: OutgoingBatch) -> None:
-        """Queue the batch's articles that need review (by their max uncertainty) and those of the audit sample;
-        count the new ones."""
-        wanted = [article for article in batch.articles if article.document.needs_review or article.audit]
+        """Queue the batch's articles that need review (by their max uncertainty; not a copy of a decided story)
+        and those of the audit sample; count the new ones."""
+        wanted = [
+            article
+            for article in batch.articles
+            if article.audit or (article.document.needs_review and article.copy_of is None)
+        ]
         batch.queued = await self.push(
             [(article.document.worker_fields(), article.text, article.audit) for article in wanted]
         )
@@ -155,20 +200,22 @@ class ReviewQueue:
         await self.client.aclose()
 
     async def push(self, documents: list[tuple[dict[str, Any], str, bool]]) -> int:
-        """Queue (document, model text, in the audit sample) triples: uncertain ones by their max uncertainty,
-        the audit sample's in arrival order; returns how many were new.
+        """Queue (document, model text, in the audit sample) triples: uncertain ones by their max uncertainty, one
+        item per story (`story_id`; a document without one is a story of its own), the most uncertain copy
+        representing it; the audit sample's in arrival order, each on its own; returns how many were new.
 
         Raises `TransientSinkError` (retry) or `PermanentSinkError` (credentials, permissions, a refused script).
         """
         if not documents:
             return 0
-        args: list[str | float] = [self.max_size, PUSH_RECEIPT_SECONDS, time.time()]
+        k = self.keys
+        args: list[str | float] = [self.max_size, PUSH_RECEIPT_SECONDS, time.time(), k.tag, self.story_ttl]
         for doc, text, audit in documents:
             summary = review_summary(doc, text, self.tasks, audit)
-            args += [doc["id"], doc["uncertainty"]["max"], json.dumps(summary, ensure_ascii=False), int(audit)]
-        k = self.keys
+            story = doc.get("story_id") or doc["id"]
+            args += [doc["id"], doc["uncertainty"]["max"], json.dumps(summary, ensure_ascii=False), int(audit), story]
         receipt = k.receipt([doc for doc, *_ in documents])
-        keys = [k.pending, k.items, k.reviewed, k.leases, k.skipped, k.stats, receipt, k.sample]
+        keys = [k.pending, k.items, k.reviewed, k.leases, k.skipped, k.stats, receipt, k.sample, k.disputed, k.via]
         try:
             return int(await self._push(keys=keys, args=args))
         except (RedisError, OSError) as exc:

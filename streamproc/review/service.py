@@ -11,8 +11,8 @@ from redis import Redis
 
 from streamproc.config import Settings
 from streamproc.connections import elasticsearch_client, redis_client
-from streamproc.review.desk import Outcome, ReviewDesk
-from streamproc.review.elastic import write_decision
+from streamproc.review.desk import Identity, Outcome, ReviewDesk
+from streamproc.review.elastic import clear_decision, write_decision
 from streamproc.review.summary import model_input
 
 
@@ -28,7 +28,14 @@ class ReviewService:
     def from_settings(cls, settings: Settings) -> ReviewService:
         """Clients built from the settings."""
         client: Redis = redis_client(settings)
-        desk = ReviewDesk(client, settings.review_key_prefix, settings.tasks, settings.review_lease_seconds)
+        desk = ReviewDesk(
+            client,
+            settings.review_key_prefix,
+            settings.tasks,
+            settings.review_lease_seconds,
+            votes=settings.review_votes,
+            story_days=settings.story_days,
+        )
         return cls(desk, elasticsearch_client(settings), settings.es_index)
 
     def close(self) -> None:
@@ -38,21 +45,37 @@ class ReviewService:
         finally:
             self.es.close()
 
-    def label(self, doc_id: str, reviewer: str, labels: dict[str, str]) -> Outcome:
-        """Label in Redis, then on the document."""
-        return self._to_es(self.desk.label(doc_id, reviewer, labels))
+    def label(self, doc_id: str, reviewer: str, labels: dict[str, str], identity: Identity = "cli") -> Outcome:
+        """Vote labels in Redis, then (once decided) onto the document and its story's copies."""
+        return self._to_es(self.desk.label(doc_id, reviewer, labels, identity=identity))
 
-    def reject(self, doc_id: str, reviewer: str) -> Outcome:
-        """Reject in Redis, then on the document."""
-        return self._to_es(self.desk.reject(doc_id, reviewer))
+    def reject(self, doc_id: str, reviewer: str, identity: Identity = "cli") -> Outcome:
+        """Vote a reject in Redis, then (once decided) onto the document and its story's copies."""
+        return self._to_es(self.desk.reject(doc_id, reviewer, identity=identity))
 
-    def skip(self, doc_id: str, reviewer: str) -> Outcome:
+    def skip(self, doc_id: str, reviewer: str, identity: Identity = "cli") -> Outcome:
         """Skip (Redis only: a skip changes nothing on the document)."""
-        return self.desk.skip(doc_id, reviewer)
+        return self.desk.skip(doc_id, reviewer, identity=identity)
+
+    def relabel(self, doc_id: str, reviewer: str, labels: dict[str, str], identity: Identity = "cli") -> Outcome:
+        """Change one's own vote; the documents follow the consensus it leads to."""
+        return self._to_es(self.desk.relabel(doc_id, reviewer, labels, identity=identity))
+
+    def resolve(self, doc_id: str, reviewer: str, labels: dict[str, str], identity: Identity = "cli") -> Outcome:
+        """Settle a disputed item."""
+        return self._to_es(self.desk.resolve(doc_id, reviewer, labels, identity=identity))
+
+    def undo(self, reviewer: str) -> Outcome | None:
+        """Take back one's last vote (None when there is none); the documents follow."""
+        outcome = self.desk.undo(reviewer)
+        return None if outcome is None else self._to_es(outcome)
 
     def _to_es(self, outcome: Outcome) -> Outcome:
-        if outcome.record is not None:
-            write_decision(self.es, self.index, outcome.record)  # a duplicate is written again: harmless
+        if outcome.state == "decided" and outcome.record is not None:
+            # a duplicate is written again: harmless
+            write_decision(self.es, self.index, outcome.record, outcome.members)
+        elif outcome.withdrawn:
+            clear_decision(self.es, self.index, outcome.id, outcome.members)
         return outcome
 
 

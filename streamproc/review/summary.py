@@ -19,6 +19,8 @@ def review_summary(document: Mapping[str, Any], text: str, tasks: Iterable[str],
     summary: dict[str, Any] = {key: document.get(key) for key in SUMMARY_FIELDS}
     if audit:
         summary["audit"] = True
+    if document.get("story_id"):  # its near-duplicate story (`streamproc.review.stories`)
+        summary["story_id"] = document["story_id"]
     summary["body"] = (document.get("body") or "")[:BODY_EXCERPT]
     summary["text"] = text
     for task in tasks:

@@ -40,7 +40,8 @@ LONG = EsMapping({"type": "long"})
 # Timestamps are written as `datetime.isoformat()` (`+00:00`, as Elasticsearch and the README show them).
 Timestamp = Annotated[datetime, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
 Keyword = Annotated[str, KEYWORD]
-LabelSource = Literal["model", "reviewed", "rejected"]
+# `reviewed_duplicate`: a near-duplicate copy labelled through its story's decision (`review.via_duplicate_of`)
+LabelSource = Literal["model", "reviewed", "reviewed_duplicate", "rejected"]
 REVIEW_FIELDS = ("label_source", "review")
 
 
@@ -79,6 +80,8 @@ class EnrichedArticle(_Model):
     model_versions: dict[str, Keyword]  # per served task; `document_model` narrows the keys to the task names
     processed_at: Timestamp
     kafka: KafkaPosition
+    # the first article of its near-duplicate story (`streamproc.review.stories`): Kibana counts stories with it
+    story_id: Keyword | None = None
     # written by reviewers, never by the worker: a replay keeps them
     label_source: Annotated[LabelSource, KEYWORD] | None = None
 
@@ -120,6 +123,13 @@ def document_model(names: tuple[str, ...]) -> type[EnrichedArticle]:
         audit=(bool, False),  # a decision on an article of the audit sample (`streamproc.review.audit`)
         agrees=(dict[task, bool] | None, None),
         model_versions=(dict[task, Keyword], ...),
+        # how the reviewer was known: `account` (logged in), `self-named` (the page's name cookie), `cli`
+        identity=(Keyword | None, None),
+        voters=(list[Keyword] | None, None),  # every reviewer whose vote made the consensus
+        votes=(int | None, None),
+        disputed=(list[task] | None, None),  # tasks whose votes reached no consensus: no label
+        via_duplicate_of=(Keyword | None, None),  # a copy: the item whose decision it took
+        corrected=(bool, False),  # the decision was changed (`review relabel`, undo) after it was first taken
         **per_task,
     )
     fields: dict[str, Any] = {
@@ -144,6 +154,7 @@ def enriched_article(
     position: SourcePosition,
     tasks: TaskSet,
     processed_at: datetime | None = None,
+    story_id: str | None = None,
 ) -> EnrichedArticle:
     """The enriched article for one classified article (tasks without an answer stay null)."""
     answers = classification.tasks
@@ -171,5 +182,6 @@ def enriched_article(
         model_versions={task: versions[task] for task in predictions},
         processed_at=processed_at or datetime.now(UTC),
         kafka=KafkaPosition(topic=position.topic, partition=position.partition, offset=position.offset),
+        story_id=story_id,
         **fields,
     )

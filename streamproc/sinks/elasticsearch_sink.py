@@ -1,7 +1,9 @@
 """Bulk-index enriched articles into Elasticsearch with `_id` = article id (replays overwrite, never add).
 
 Each article is written as a partial-document update with an upsert: a replay replaces every field the worker
-writes but keeps what reviewers added (`review.*`, `label_source`), see `streamproc.review.elastic`.
+writes but keeps what reviewers added (`review.*`, `label_source`), see `streamproc.review.elastic`. The one
+exception: a copy of a story already decided carries that decision (`label_source: reviewed_duplicate`,
+`review.via_duplicate_of`), written with the worker's fields (`streamproc.review.stories`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class ElasticsearchSink:
         leave the batch as `index_rejected` dead letters; the rest are counted as indexed."""
         if not batch.articles:
             return
-        rejected = await self.index_batch([article.document.worker_fields() for article in batch.articles])
+        rejected = await self.index_batch([article.index_fields() for article in batch.articles])
         for article in batch.articles:
             if article.document.id in rejected:
                 rejection = Rejection("index_rejected", rejected[article.document.id])
@@ -68,7 +70,7 @@ class ElasticsearchSink:
                 "_index": self.index,
                 "_id": doc["id"],
                 "doc": doc,
-                "upsert": {**doc, "label_source": "model"},
+                "upsert": {"label_source": "model", **doc},
             }
             for doc in documents
         ]

@@ -45,6 +45,9 @@ def field_mapping(annotation: Any) -> dict[str, Any]:
         return {"properties": {name: field_mapping(value) for name in get_args(key)}}
     if get_origin(annotation) is Literal:
         return {"type": "keyword"}
+    if get_origin(annotation) is list:  # an Elasticsearch field holds a list of its type
+        (item,) = get_args(annotation)
+        return field_mapping(item)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return {"properties": model_properties(annotation)}
     if annotation in _BY_TYPE:

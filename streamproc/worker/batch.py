@@ -23,8 +23,10 @@ from streamproc.ingest.records import DeadLetter, RawRecord, Rejection
 from streamproc.ingest.validate import parse_article
 from streamproc.quality.drift import LabelMix
 from streamproc.review.audit import in_audit_sample
+from streamproc.review.elastic import review_fields
 from streamproc.review.policy import ReviewPolicy, review_policy
 from streamproc.review.queue import ReviewQueue
+from streamproc.review.stories import Fingerprint, LshLayout, StoryIndex, StoryInfo, fingerprint
 from streamproc.sinks.base import Sink
 from streamproc.sinks.deadletter_sink import DeadLetterSink
 from streamproc.sinks.document import enriched_article
@@ -50,8 +52,8 @@ class PreparedBatch:
     # the model and review policy that classified it: a model switch while it is stored must not relabel it
     versions: dict[str, str]
     review_policy: ReviewPolicy
-    # (article, its record, the text the models read, their answer)
-    classified: list[tuple[Article, RawRecord, str, Classification]] = field(default_factory=list)
+    # (article, its record, the text the models read, its near-duplicate fingerprint, the models' answer)
+    classified: list[tuple[Article, RawRecord, str, Fingerprint, Classification]] = field(default_factory=list)
     outgoing: OutgoingBatch = field(default_factory=OutgoingBatch)
 
 
@@ -66,13 +68,17 @@ class BatchProcessor:
         review_queue: ReviewQueue,
         executor: Executor | None = None,
     ) -> None:
-        """`review_queue` (one of `sinks`, or not) is the Redis connection the review budget shares."""
+        """`review_queue` (one of `sinks`, or not) is the Redis connection the review budget and the story index
+        share."""
         self.settings = settings
         self.tasks = settings.tasks
         self.predictor = predictor
         self.sinks = list(sinks)
         self.review_queue = review_queue
         self.executor = executor
+        self.stories = StoryIndex(
+            review_queue.client, settings.review_key_prefix, settings.story_threshold, settings.story_days
+        )
         self.review_policy = review_policy(settings, review_queue.client, predictor.versions)
         self.label_mix = self._label_mix(predictor)
 
@@ -90,7 +96,11 @@ class BatchProcessor:
         Without `deadletters` the dead letters are only returned in the outgoing batch (tests, benchmarks)."""
         elasticsearch = ElasticsearchSink(async_elasticsearch_client(settings), settings.es_index)
         review_queue = ReviewQueue(
-            async_redis_client(settings), settings.review_key_prefix, settings.tasks.names, settings.review_queue_max
+            async_redis_client(settings),
+            settings.review_key_prefix,
+            settings.tasks.names,
+            settings.review_queue_max,
+            settings.story_days,
         )
         sinks: list[Sink] = [elasticsearch, review_queue, *([deadletters] if deadletters else [])]
         return cls(settings, predictor, sinks, review_queue, executor)
@@ -123,20 +133,21 @@ class BatchProcessor:
         return await self.store(await self.prepare(records))
 
     async def prepare(self, records: list[RawRecord]) -> PreparedBatch:
-        """Validate and classify, both off the event loop (`parse_batch`, then inference); nothing is written yet."""
+        """Validate, fingerprint and classify, all off the event loop (`parse_batch`, then inference); nothing is
+        written yet."""
         prepared = PreparedBatch(len(records), time.perf_counter(), dict(self.predictor.versions), self.review_policy)
         loop = asyncio.get_running_loop()
-        max_bytes = self.settings.max_article_bytes
-        items, rejected = await loop.run_in_executor(self.executor, parse_batch, records, max_bytes)
+        max_bytes, layout = self.settings.max_article_bytes, self.stories.layout
+        items, rejected = await loop.run_in_executor(self.executor, parse_batch, records, max_bytes, layout)
         prepared.outgoing.dead_letters.extend(rejected)
         if items:
-            outcomes = await self._classify([text for _, _, text in items])
-            for (article, record, text), outcome in zip(items, outcomes, strict=True):
+            outcomes = await self._classify([text for _, _, text, _ in items])
+            for (article, record, text, print_), outcome in zip(items, outcomes, strict=True):
                 if isinstance(outcome, Exception):
                     rejection = Rejection("inference_failed", repr(outcome))
                     prepared.outgoing.dead_letters.append(DeadLetter(record, rejection))
                 else:
-                    prepared.classified.append((article, record, text, outcome))
+                    prepared.classified.append((article, record, text, print_, outcome))
         return prepared
 
     async def store(self, prepared: PreparedBatch, acknowledge: Acknowledge | None = None) -> OutgoingBatch:
@@ -195,25 +206,40 @@ class BatchProcessor:
         threshold = await retry_until_done(
             lambda: prepared.review_policy.threshold(uncertainties), "Redis review budget", *backoff
         )
-        return [
-            Enriched(
-                enriched_article(article, classification, prepared.versions, threshold, record.position, self.tasks),
-                record,
-                text,
-                in_audit_sample(article.id, self.settings.audit_share),
+        prints = [(article.id, print_) for article, _, _, print_, _ in prepared.classified]
+        stories = await retry_until_done(lambda: self.stories.assign(prints), self.stories.what, *backoff)
+        enriched = []
+        for (article, record, text, _, classification), story in zip(prepared.classified, stories, strict=True):
+            document = enriched_article(
+                article,
+                classification,
+                prepared.versions,
+                threshold,
+                record.position,
+                self.tasks,
+                story_id=story.story_id,
             )
-            for article, record, text, classification in prepared.classified
-        ]
+            audit = in_audit_sample(article.id, self.settings.audit_share)
+            enriched.append(Enriched(document, record, text, audit, _copied_review(story)))
+        return enriched
+
+
+def _copied_review(story: StoryInfo) -> dict | None:
+    """The reviewers' fields a copy of a decided story takes on arrival (None for any other article)."""
+    if story.decision is None:
+        return None
+    return review_fields(story.decision, copy_of=story.decided_by)
 
 
 def parse_batch(
-    records: list[RawRecord], max_bytes: int
-) -> tuple[list[tuple[Article, RawRecord, str]], list[DeadLetter]]:
-    """(article, record, model text) per valid record, and the dead letters of the others.
+    records: list[RawRecord], max_bytes: int, layout: LshLayout
+) -> tuple[list[tuple[Article, RawRecord, str, Fingerprint]], list[DeadLetter]]:
+    """(article, record, model text, near-duplicate fingerprint) per valid record, and the dead letters of the
+    others.
 
-    CPU work on publisher input (JSON parsing, validation, `model_text`): the worker runs it in the inference
-    thread, never on the event loop, which must keep answering heartbeats, `/health` and the stall monitor.
-    The same id twice in a batch: the later record wins.
+    CPU work on publisher input (JSON parsing, validation, `model_text`, the MinHash of the capped model text):
+    the worker runs it in the inference thread, never on the event loop, which must keep answering heartbeats,
+    `/health` and the stall monitor. The same id twice in a batch: the later record wins.
     """
     latest: dict[str, tuple[Article, RawRecord]] = {}
     rejected: list[DeadLetter] = []
@@ -223,7 +249,11 @@ def parse_batch(
             rejected.append(DeadLetter(record, parsed))
         else:
             latest[parsed.id] = (parsed, record)
-    return [(article, record, article.text) for article, record in latest.values()], rejected
+    items = []
+    for article, record in latest.values():
+        text = article.text
+        items.append((article, record, text, fingerprint(text, layout)))
+    return items, rejected
 
 
 def _report(prepared: PreparedBatch) -> None:

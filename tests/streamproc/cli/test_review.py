@@ -70,3 +70,26 @@ def test_unknown_id_is_one_line_and_exit_2(settings: Settings) -> None:
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip() == "streamproc: error: unknown id 'nope': it was never on this review queue"
+
+
+def test_reviewer_accounts_and_corrections_from_the_terminal(settings: Settings) -> None:
+    added = runner.invoke(app, ["review", "users", "add", "kim", "--password-stdin"], input="kims-password-1\n")
+    assert added.exit_code == 0 and "account added" in added.output and "kims-password-1" not in added.output
+    twice = runner.invoke(app, ["review", "users", "add", "kim", "--password-stdin"], input="another-pass\n")
+    assert isinstance(twice.exception, UserError) and "exists" in str(twice.exception)
+    listed = _cli("users", "list")
+    assert "kim" in listed.output and "argon2" not in listed.output and "kims-password-1" not in listed.output
+    assert _cli("users", "remove", "kim").exit_code == 0 and "kim" not in _cli("users", "list").output
+    assert isinstance(_cli("users", "remove", "kim").exception, UserError)
+    create_index(settings)
+    docs = [worker_document("r1", "제목", 1)]
+    index_documents(settings, docs)
+    push(settings, docs)
+    assert _cli("label", "r1", "--set", "topic=it", "--reviewer", "kim").exit_code == 0
+    changed = _cli("relabel", "r1", "--set", "topic=world", "--reviewer", "kim")
+    assert changed.exit_code == 0 and "relabeled topic=world" in changed.output
+    stats = json.loads(_cli("stats", "--json").output)
+    assert stats["relabeled"] == 1 and stats["reviewers"]["topic"]["alpha"] is None  # one reviewer: no overlap
+    undone = _cli("undo", "--reviewer", "kim")
+    assert undone.exit_code == 0 and "r1: your decision is taken back" in undone.output
+    assert "nothing to undo" in _cli("undo", "--reviewer", "kim").output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -63,17 +64,25 @@ def test_main_job_reports_where_every_sample_went(settings: Settings, tmp_path: 
     try:
         es.indices.refresh(index=settings.es_index)
         assert es.count(index=settings.es_index)["count"] == len(valid_ids)
-        hits = es.search(index=settings.es_index, size=len(valid_ids) + 10, source=["needs_review"])["hits"]["hits"]
+        hits = es.search(index=settings.es_index, size=len(valid_ids) + 10, source=["needs_review", "story_id"])
     finally:
         es.close()
+    hits = hits["hits"]["hits"]
     assert {hit["_id"] for hit in hits} == valid_ids
     needs_review = {hit["_id"] for hit in hits if hit["_source"]["needs_review"]}
+    story = {hit["_id"]: hit["_source"]["story_id"] for hit in hits}
+    assert story["copy-0001"] == story["sample-0124"] and story["copy-0003"] == story["sample-0125"]
+    assert summary_count(output, "stories (near-duplicate copies counted once)") == len(set(story.values()))
 
     redis = redis_client(settings)
     try:
         keys = ReviewKeys.for_prefix(settings.review_key_prefix)
-        pending = {member.decode() for member in redis.zrange(keys.pending, 0, -1)}
+        items = {key.decode(): json.loads(raw) for key, raw in redis.hgetall(keys.items).items()}
     finally:
         redis.close()
-    assert pending == needs_review
-    assert summary_count(output, "queued for review") == len(needs_review)
+    audited = {doc_id for doc_id, item in items.items() if item.get("audit")}
+    uncertain = set(items) - audited
+    assert uncertain <= needs_review  # the queue holds uncertain articles (and the audit sample) only
+    # one item per story: every story with an uncertain article not in the audit sample, once
+    assert sorted(story[i] for i in uncertain) == sorted({story[i] for i in needs_review - audited})
+    assert summary_count(output, "queued for review (one item a story)") == len(items)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from streamproc.config import Settings
+from streamproc.config import Settings, load_settings
 from streamproc.connections import async_redis_client
 from streamproc.inference.loader import load_pipeline_predictor
 from streamproc.review.policy import FixedThreshold, ReviewBudget, budget_key, review_policy
@@ -55,7 +55,7 @@ def test_budget_holds_the_share_across_workers_and_a_restart(settings: Settings)
     assert sum(len(v) for v in stored.values()) < 40_000  # a few KB, not the stream
 
 
-def test_fallback_until_warmed_up_and_fixed_threshold_by_default(settings: Settings) -> None:
+def test_fallback_until_warmed_up_and_the_budget_by_default(settings: Settings, monkeypatch) -> None:
     async def scenario() -> list[float]:
         client = async_redis_client(settings)
         key = budget_key(settings.review_key_prefix, "margin", {})
@@ -70,7 +70,12 @@ def test_fallback_until_warmed_up_and_fixed_threshold_by_default(settings: Setti
     assert first == 0.9
     assert abs(second - 0.84) <= 0.02  # 60 values at 0.1 and 0, 0.01 .. 0.99: 144 of 160 are <= 0.84
     policy = review_policy(settings, async_redis_client(settings), {"topic": "v1"})
-    assert isinstance(policy, FixedThreshold) and asyncio.run(policy.threshold([1.0])) == settings.review_threshold
+    assert isinstance(policy, ReviewBudget) and policy.share == 0.02  # the budget out of the box
+    assert policy.warmup == 500 and policy.fallback == settings.review_threshold == 0.9
+    for off in ("off", "none", "0"):  # the fixed threshold is the opt-in
+        monkeypatch.setenv("STREAMPROC_REVIEW_SHARE", off)
+        fixed = review_policy(load_settings(), async_redis_client(settings), {"topic": "v1"})
+        assert isinstance(fixed, FixedThreshold) and asyncio.run(fixed.threshold([1.0])) == 0.9
 
 
 def _record(i: int, rng: random.Random) -> RawRecord:

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import uvicorn
 
 from streamproc.config import Settings
+from streamproc.connections import async_redis_client, redis_client
+from streamproc.ingest.model_text import model_text
+from streamproc.review.accounts import Accounts
 from streamproc.review.service import ReviewService
+from streamproc.review.stories import StoryIndex, fingerprint, lsh_layout
 from streamproc.review.web import create_review_app
 from streamproc.stack.provision import create_index
-from tests.review_items import index_documents, push, worker_document
+from streamproc.tasks import DEFAULT_TASKS_FILE
+from tests.review_items import index_documents, push, run_coroutine, worker_document
 from tests.servers import free_port, wait_for_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -30,8 +37,8 @@ LAUNCH_ARGS = [
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)")
 
 
-@pytest.fixture
-def page_url(settings: Settings) -> Iterator[str]:
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
     """The review page served by uvicorn on a free loopback port, in a thread of the test process."""
     create_index(settings)
     service = ReviewService.from_settings(settings)
@@ -42,10 +49,19 @@ def page_url(settings: Settings) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    service.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        service.close()
+
+
+@pytest.fixture
+def page_url(settings: Settings) -> Iterator[str]:
+    """The review page of the test's settings."""
+    with serving(settings) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +190,183 @@ def test_an_audit_item_is_shown_blind(settings: Settings, page_url: str, browser
         service.close()
     assert record["audit"] is True
     assert record["labels"] == {"topic": "it", "sentiment": "positive", "emotion": "neutral"}
+
+
+STORY_BODY = (
+    "정부가 내년도 예산안을 656조 원 규모로 편성해 국회에 제출했다. "
+    "복지 지출을 크게 늘렸고 국방 예산도 4% 넘게 증가했다. "
+    "야당은 재정 건전성 대책이 부족하다고 비판했다. 국회는 12월 2일까지 예산안을 처리할 계획이다."
+)
+
+
+def _story(settings: Settings) -> list[dict]:
+    """An article and two republished copies (another byline; an outlet tag and the last sentence dropped), put
+    into their story by the story index as the worker does."""
+    texts = {
+        "st0": ("정부, 내년 예산 656조 원 편성", STORY_BODY),
+        "st1": ("정부, 내년 예산 656조 원 편성", "(서울=뉴스1) 홍길동 기자 = " + STORY_BODY),
+        "st2": ("[한빛일보] 정부 내년 예산 656조 원 편성!", STORY_BODY.rsplit(". ", 1)[0] + "."),
+    }
+    layout = lsh_layout(settings.story_threshold)
+    prints = [(i, fingerprint(model_text(*t), layout)) for i, t in texts.items()]
+
+    async def assign() -> list[str]:
+        client = async_redis_client(settings)
+        try:
+            index = StoryIndex(client, settings.review_key_prefix, settings.story_threshold, settings.story_days)
+            return [info.story_id for info in await index.assign(prints)]
+        finally:
+            await client.aclose()
+
+    docs = []
+    for n, ((doc_id, (title, body)), story) in enumerate(zip(texts.items(), run_coroutine(assign()), strict=True)):
+        doc = worker_document(doc_id, title, n)
+        doc["body"], doc["story_id"] = body, story
+        doc["uncertainty"]["max"] = 0.9 + n / 100
+        docs.append(doc)
+    return docs
+
+
+def _decisions(settings: Settings) -> dict:
+    service = ReviewService.from_settings(settings)
+    try:
+        service.es.indices.refresh(index=settings.es_index)
+        hits = service.es.search(index=settings.es_index, size=50, query={"match_all": {}})["hits"]["hits"]
+        return {"redis": service.desk.decisions(), "es": {h["_id"]: h["_source"] for h in hits}}
+    finally:
+        service.close()
+
+
+def test_a_story_with_copies_is_labelled_once(settings: Settings, page_url: str, browser, tmp_path: Path) -> None:
+    docs = _story(settings)
+    assert {d["story_id"] for d in docs} == {"st0"}
+    _queue(settings, docs)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{page_url}/?reviewer=alice")
+    assert page.locator("#article").get_attribute("data-id") == "st2"  # the most uncertain copy represents it
+    assert page.locator("#copies").get_attribute("data-copies") == "2"
+    assert "사본 2건" in page.locator("#copies").inner_text()
+    assert page.locator("#waiting").inner_text() == "0"  # one item for three articles
+    page.screenshot(path=str(tmp_path / "review-page-story.png"), full_page=True)
+    for key in ("2", "2", "4"):  # economy, neutral, neutral: the last task saves
+        page.keyboard.press(key)
+    page.wait_for_selector("#empty")
+    assert "사본 2건에도 적용" in page.locator("#msg").inner_text()
+    found = _decisions(settings)
+    assert list(found["redis"]) == ["st2"]  # one decision, trained on once
+    for doc_id in ("st0", "st1"):
+        source = found["es"][doc_id]
+        assert source["label_source"] == "reviewed_duplicate" and source["review"]["via_duplicate_of"] == "st2"
+        assert source["review"]["topic"] == "economy" and source["story_id"] == "st0"
+    assert found["es"]["st2"]["label_source"] == "reviewed"
+
+
+def test_a_second_reviewers_vote_decides(settings: Settings, browser, tmp_path: Path) -> None:
+    two = settings.model_copy(update={"review_votes": 2})
+    create_index(two)
+    _queue(two, _docs(1, "v"))
+    with serving(two) as url:
+        alice, bob = browser.new_context(), browser.new_context()
+        first, second = alice.new_page(), bob.new_page()
+        first.goto(f"{url}/?reviewer=alice")
+        assert "2명이 같은 답을 고르면" in first.locator("#votes").inner_text()
+        for key in ("1", "2", "4"):  # politics, neutral, neutral
+            first.keyboard.press(key)
+        first.wait_for_selector("#empty")  # alice never gets v0 again
+        assert "표를 기록했습니다" in first.locator("#msg").inner_text()
+        assert _decisions(two)["es"]["v0"]["label_source"] == "model"  # one vote decides nothing
+        second.goto(f"{url}/?reviewer=bob")
+        assert second.locator("#article").get_attribute("data-id") == "v0"
+        assert "이미 1표" in second.locator("#votes").inner_text()  # the count, never alice's answer
+        second.screenshot(path=str(tmp_path / "review-page-second-vote.png"), full_page=True)
+        for key in ("1", "2", "4"):
+            second.keyboard.press(key)
+        second.wait_for_selector("#empty")
+        alice.close()
+        bob.close()
+    found = _decisions(two)
+    assert found["redis"]["v0"]["voters"] == ["alice", "bob"]
+    assert found["es"]["v0"]["review"]["votes"] == 2 and found["es"]["v0"]["review"]["topic"] == "politics"
+
+
+def test_login_by_account(settings: Settings, page_url: str, browser, tmp_path: Path) -> None:
+    _queue(settings, _docs(1, "l"))
+    client = redis_client(settings)
+    try:
+        Accounts(client, settings.review_key_prefix).add("alice", "alice-password-1")
+    finally:
+        client.close()
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(f"{page_url}/?reviewer=mallory")  # a typed name is no login
+    assert page.url.endswith("/login")
+    page.fill("#name", "alice")
+    page.fill("#password", "wrong-password")
+    page.click("#login")
+    assert "맞지 않습니다" in page.locator("#msg").inner_text()
+    page.fill("#password", "alice-password-1")
+    page.screenshot(path=str(tmp_path / "review-login.png"), full_page=True)
+    page.click("#login")
+    page.wait_for_selector("#article")
+    assert page.locator("#reviewer").inner_text() == "alice"
+    assert page.locator("#reviewer").get_attribute("data-identity") == "account"
+    page.keyboard.press("r")
+    page.wait_for_selector("#empty")
+    record = _decisions(settings)["redis"]["l0"]
+    assert (record["reviewer"], record["identity"], record["decision"]) == ("alice", "account", "reject")
+
+
+def test_undo_brings_the_last_article_back(settings: Settings, page_url: str, browser, tmp_path: Path) -> None:
+    _queue(settings, _docs(2, "u"))
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{page_url}/?reviewer=alice")
+    for key in ("6", "1", "4"):  # it, positive, neutral: saved; u1 is shown
+        page.keyboard.press(key)
+    page.wait_for_selector('#article[data-id="u1"]')
+    page.keyboard.press("u")  # a slip of the finger: take it back
+    page.wait_for_selector('#article[data-id="u0"]')
+    assert "되돌렸습니다" in page.locator("#msg").inner_text()
+    page.screenshot(path=str(tmp_path / "review-page-undo.png"), full_page=True)
+    assert "u0" not in _decisions(settings)["redis"] and _decisions(settings)["es"]["u0"]["label_source"] == "model"
+    for key in ("2", "3", "1"):  # economy, negative, anxiety
+        page.keyboard.press(key)
+    page.wait_for_selector('#article[data-id="u1"]')
+    found = _decisions(settings)
+    assert found["redis"]["u0"]["labels"] == {"topic": "economy", "sentiment": "negative", "emotion": "anxiety"}
+    assert found["es"]["u0"]["review"]["topic"] == "economy"
+    service = ReviewService.from_settings(settings)
+    try:
+        trail = [(e["id"], e["decision"]) for e in service.desk.audit()]
+    finally:
+        service.close()
+    assert trail == [("u0", "label"), ("u0", "undo"), ("u0", "label")]  # both decisions stay in the trail
+
+
+def test_a_task_with_twelve_labels_takes_keys_after_nine(
+    settings: Settings, browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    labels = ", ".join(
+        f'{{ name = "r{i}", display = "지역{i}", description = "{i}번째 지역 소식" }}' for i in range(1, 13)
+    )
+    folder = DEFAULT_TASKS_FILE.parent.as_posix()
+    base = re.sub(r'^(seed|path) = "', rf'\1 = "{folder}/', DEFAULT_TASKS_FILE.read_text(encoding="utf-8"), flags=re.M)
+    task_file = tmp_path / "tasks.toml"
+    task_file.write_text(
+        base + f'\n[[task]]\nname = "region"\ndisplay = "지역"\ndescription = "기사가 다루는 지역"\n'
+        f'input = "model_text"\nreviewed = true\nlabels = [{labels}]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("STREAMPROC_TASKS_FILE", str(task_file))
+    twelve = Settings()
+    assert len(twelve.tasks["region"].labels) == 12
+    create_index(twelve)
+    _queue(twelve, _docs(1, "g"))
+    with serving(twelve) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(f"{url}/?reviewer=alice")
+        keys = page.locator("#task-region kbd").all_inner_texts()
+        assert keys == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "a", "b"]
+        page.screenshot(path=str(tmp_path / "review-page-twelve-labels.png"), full_page=True)
+        for key in ("1", "1", "1", "b"):  # topic, sentiment, emotion, then the twelfth region: saves
+            page.keyboard.press(key)
+        page.wait_for_selector("#empty")
+    assert _decisions(twelve)["redis"]["g0"]["labels"]["region"] == "r12"
