@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamproc.errors import UserError
-from streamproc.ingest.model_text import model_text
+from streamproc.ingest.model_text import model_text, one_column_text
 
 csv.field_size_limit(sys.maxsize)
 
@@ -51,7 +51,7 @@ def read_tsv(path: Path) -> LabeledSet:
             raise UserError(f"{path}: expected columns 'text' (or 'title' and 'body') and 'label'")
         for row in reader:
             text = (
-                model_text(row["text"] or "", "")
+                one_column_text(row["text"] or "")
                 if "text" in columns
                 else model_text(row["title"] or "", row["body"] or "")
             )

@@ -28,6 +28,7 @@ import re2
 
 MAX_TITLE_CHARS = 1000
 MAX_BODY_CHARS = 4000
+MAX_INPUT_CHARS = MAX_TITLE_CHARS + 1 + MAX_BODY_CHARS
 
 
 def _python_classes(*patterns: str) -> list[str]:
@@ -142,4 +143,11 @@ def model_text(title: str, body: str) -> str:
     clean_title = strip_boilerplate(title, body=False)[:MAX_TITLE_CHARS]
     clean_body = strip_boilerplate(body)[:MAX_BODY_CHARS]
     text = f"{clean_title}\n{clean_body}" if clean_title and clean_body else clean_title or clean_body
-    return text or " ".join(f"{title} {body}".split())[: MAX_TITLE_CHARS + 1 + MAX_BODY_CHARS]
+    return text or " ".join(f"{title} {body}".split())[:MAX_INPUT_CHARS]
+
+
+def one_column_text(text: str) -> str:
+    """The model input for a data set's single `text` column (a sentence, or an exported model input):
+    cleaned like a title, at most `MAX_INPUT_CHARS` (the whole input's cap, not the title's)."""
+    text = (text or "")[: MAX_INPUT_CHARS * 2]
+    return strip_boilerplate(text, body=False)[:MAX_INPUT_CHARS] or " ".join(text.split())[:MAX_INPUT_CHARS]
