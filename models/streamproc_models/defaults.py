@@ -31,6 +31,7 @@ from streamproc_models.default_sets import (
 )
 from streamproc_models.encoder import ensure_encoder
 from streamproc_models.fast_heads import FastSettings, train_fast_model
+from streamproc_models.feature_store import STORE_FOLDER
 from streamproc_models.registry import point_link
 from streamproc_models.training.hyperparameters import Hyperparameters
 from streamproc_models.training.train import train_model
@@ -85,7 +86,13 @@ def ensure_default_models(
     untrained = [name for name in settings.tasks.names if name not in data.sets]
     if untrained:
         say(f"no data for {', '.join(untrained)}: no head yet (reviews teach it: `streamproc retrain`)")
-    store, heads = settings.model_store, fast or FastSettings(source_emphasis=source_weights(settings.tasks))
+    # The frozen encoder's features land in the store's feature cache: a rebuild, and `retrain` (the same frozen
+    # encoder), read them back instead of encoding the data sets again.
+    cache = settings.model_store / STORE_FOLDER
+    store, heads = (
+        settings.model_store,
+        fast or FastSettings(source_emphasis=source_weights(settings.tasks), feature_cache=cache),
+    )
     if asked:
         folder = fine_tune_and_refit(data, base, store, recipe, settings.device, heads, say, quick=quick_tune)
     else:

@@ -47,7 +47,7 @@ from streamproc_models import plots
 from streamproc_models.char_features import count_matrix, fit_idf, tfidf
 from streamproc_models.data import LabeledSet, part_slices
 from streamproc_models.evaluation.metrics import classification_metrics
-from streamproc_models.feature_store import FeatureStore
+from streamproc_models.feature_store import FeatureStore, encoder_fingerprint
 from streamproc_models.model_card import describe_data, free_folder, package_versions, versioned_name, write_card
 from streamproc_models.training.batching import collate, sorted_batches
 from streamproc_models.training.train import load_base
@@ -139,7 +139,7 @@ def encode_features(
     seen are encoded.
     """
     if cache is not None:
-        store = FeatureStore(cache, Path(str(encoder.name_or_path)), max_length, truncation)
+        store = FeatureStore(cache, encoder_fingerprint(encoder), max_length, truncation)
         try:
             width = encoder.config.hidden_size
             return store.features(

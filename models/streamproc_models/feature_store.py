@@ -3,47 +3,50 @@
 `streamproc retrain` refits the heads on the serving model's frozen encoder: its base data (tens of thousands of
 texts) is the same from one retrain to the next, only the reviewed rows are new. Encoding the base data took
 nearly all of a retrain (14 minutes on 2 cores); with this store it is read back, and only texts not seen before
-are encoded. One SQLite file per (encoder weights, max tokens, truncation): `<store>/<fingerprint>.sqlite`, rows
-(sha256 of the text, float32 vector). The fingerprint is the SHA-256 of the encoder's weight files, so a
-promoted fast-path model (the same frozen encoder, copied) shares the cache and a fine-tuned one does not.
+are encoded. One SQLite file per (encoder weights, max tokens, truncation): `<store>/<key>.sqlite`, rows (sha256
+of the text, float32 vector). The weights' fingerprint is a hash of the loaded encoder's tensors, so the default
+build, the models it promotes and every fast-path retrain (the same frozen encoder, copied) share one cache,
+and a fine-tuned encoder gets its own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
+import weakref
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 
 import numpy as np
+import torch
 
 LOOKUP_CHUNK = 500  # SQLite's default limit on host parameters is 999
+STORE_FOLDER = "feature-cache"  # under the model store: the default build and `retrain` share it
 
 
-@cache
-def _weights_digest(folder: Path, stamp: tuple[tuple[str, int, int], ...]) -> str:
-    digest = hashlib.sha256()
-    for name, _, _ in stamp:
-        with (folder / name).open("rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-    return digest.hexdigest()
+def encoder_fingerprint(encoder: torch.nn.Module) -> str:
+    """SHA-256 of an encoder's weights, in name order (the pooler left out: nothing here reads it), computed once
+    per loaded model. Two folders holding the same weights (a fast-path model copies its frozen encoder) give the
+    same fingerprint."""
+    known = _FINGERPRINTS.get(encoder)
+    if known is None:
+        digest = hashlib.sha256()
+        for name, tensor in sorted(encoder.state_dict().items()):
+            if not name.startswith("pooler."):
+                digest.update(name.encode() + b"\0")
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        known = _FINGERPRINTS[encoder] = digest.hexdigest()
+    return known
 
 
-def encoder_fingerprint(folder: Path) -> str:
-    """SHA-256 of an encoder folder's weight files (computed once per file version)."""
-    folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
-    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    return _weights_digest(folder.resolve(), stamp)
+_FINGERPRINTS: weakref.WeakKeyDictionary[torch.nn.Module, str] = weakref.WeakKeyDictionary()
 
 
 class FeatureStore:
     """Vectors by text for one encoder and tokenisation."""
 
-    def __init__(self, directory: Path, encoder_folder: Path, max_length: int, truncation: str) -> None:
-        key = hashlib.sha256(f"{encoder_fingerprint(encoder_folder)}\0{max_length}\0{truncation}".encode())
+    def __init__(self, directory: Path, fingerprint: str, max_length: int, truncation: str) -> None:
+        key = hashlib.sha256(f"{fingerprint}\0{max_length}\0{truncation}".encode())
         Path(directory).mkdir(parents=True, exist_ok=True)
         self.path = Path(directory) / f"{key.hexdigest()[:24]}.sqlite"
         self.connection = sqlite3.connect(self.path)

@@ -39,6 +39,7 @@ from streamproc_models.data import LabeledSet, concat, read_tsv
 from streamproc_models.default_sets import TrainingSets, default_training_sets, source_weights
 from streamproc_models.evaluation.metrics import classification_metrics
 from streamproc_models.fast_heads import FastSettings, train_fast_model
+from streamproc_models.feature_store import STORE_FOLDER
 from streamproc_models.registry import promote, serving_folder
 
 VAL_TOLERANCE = 0.01
@@ -60,7 +61,6 @@ RETRAINED_NAME = "reviewed"
 REVIEWED_PART = "reviewed labels"  # the reviewed rows among the parts of a task's training data
 # Reviewed labels are few and sit exactly where the model is unsure: each counts this many times in training.
 REVIEW_WEIGHT = 3
-FEATURE_CACHE = "feature-cache"  # under the model store: the frozen encoder's features of every text seen
 HOLDOUT_FRACTION = 0.3
 
 
@@ -351,7 +351,7 @@ def retrain(
     fast = FastSettings(
         per_row_parts=(REVIEWED_PART,),
         source_emphasis=source_weights(settings.tasks),
-        feature_cache=settings.model_store / FEATURE_CACHE,
+        feature_cache=settings.model_store / STORE_FOLDER,
         fixed_c=_chosen_c(serving),
         ablations=False,
     )

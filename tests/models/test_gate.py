@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamproc_models.feature_store import FeatureStore
+from streamproc_models.feature_store import FeatureStore, encoder_fingerprint
 from streamproc_models.retrain import MIN_AUDIT, apply_gate, evidence, mcnemar_worse
+from streamproc_models.training.train import load_base
 from tests.tiny_models import build_base_encoder
 
 
@@ -70,7 +71,10 @@ def test_the_feature_store_encodes_each_text_once(tmp_path: Path) -> None:
         calls.append(list(texts))
         return np.array([[len(t), t.count("a")] for t in texts], dtype=np.float32)
 
-    store = FeatureStore(tmp_path / "cache", encoder, 32, "head_tail")
+    fingerprint = encoder_fingerprint(load_base(encoder)[0])
+    assert encoder_fingerprint(load_base(encoder)[0]) == fingerprint  # the weights, not the loaded object
+    assert encoder_fingerprint(load_base(build_base_encoder(tmp_path / "other", seed=2))[0]) != fingerprint
+    store = FeatureStore(tmp_path / "cache", fingerprint, 32, "head_tail")
     try:
         first = store.features(["a", "bb", "a"], 2, encode)
         again = store.features(["bb", "ccc", "a"], 2, encode)
@@ -78,8 +82,8 @@ def test_the_feature_store_encodes_each_text_once(tmp_path: Path) -> None:
         store.close()
     assert calls == [["a", "bb"], ["ccc"]]  # duplicates and known texts are not encoded again
     assert first.tolist() == [[1, 1], [2, 0], [1, 1]] and again.tolist() == [[2, 0], [3, 0], [1, 1]]
-    reopened = FeatureStore(tmp_path / "cache", encoder, 32, "head_tail")  # persistent across processes
-    other = FeatureStore(tmp_path / "cache", encoder, 64, "head_tail")  # another tokenisation: its own file
+    reopened = FeatureStore(tmp_path / "cache", fingerprint, 32, "head_tail")  # persistent across processes
+    other = FeatureStore(tmp_path / "cache", fingerprint, 64, "head_tail")  # another tokenisation: its own file
     try:
         assert reopened.features(["ccc"], 2, encode).tolist() == [[3, 0]] and len(calls) == 2
         other.features(["ccc"], 2, encode)
