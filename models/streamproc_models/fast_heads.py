@@ -1,6 +1,7 @@
 """The cheap path: logistic-regression heads on frozen encoder features, folded into a multi-head model.
 
-The encoder is not trained. Its mean-pooled sentence vectors are computed once, a standardised logistic
+The encoder is not trained. Its sentence vectors (pooled as its profile says: `streamproc_models.encoder_choice`)
+are computed once, a standardised logistic
 regression is fitted per task (the regularisation strength picked on a held-out part of the training data,
 never on the validation split), and the scaler and the regression are folded into the linear heads of a
 `MultiHeadClassifier`, so the pipeline runs it like any other model: one encoder pass, exact same
@@ -40,6 +41,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from streamproc.errors import UserError
 from streamproc.inference.char_ngrams import CharNgramSpec
+from streamproc.inference.encoder_profile import EncoderProfile, Pooling
 from streamproc.inference.experts import mix
 from streamproc.inference.multihead import MultiHeadClassifier, pool
 from streamproc.inference.predictor import resolve_device
@@ -47,6 +49,7 @@ from streamproc.inference.truncation import Truncation, token_ids
 from streamproc_models import plots
 from streamproc_models.char_features import count_matrix, fit_idf, tfidf
 from streamproc_models.data import LabeledSet, part_slices
+from streamproc_models.encoder_choice import base_profile
 from streamproc_models.evaluation.metrics import classification_metrics
 from streamproc_models.model_card import describe_data, free_folder, package_versions, versioned_name, write_card
 from streamproc_models.training.batching import collate, sorted_batches
@@ -127,16 +130,20 @@ def encode_features(
     desc: str = "encoding",
     cache: Path | None = None,
     truncation: Truncation = "head",
+    prefix: str = "",
+    pooling: Pooling = "mean",
 ) -> np.ndarray:
-    """Mean-pooled last-layer vectors, one row per text (length-sorted batches, dynamic padding).
+    """Pooled last-layer vectors (`pooling`), one row per text (length-sorted batches, dynamic padding).
 
-    Texts are cut to `max_length` tokens as `truncation` says (the serving side's own function). With
-    `cache`, the result is kept in `<cache>/<sha256 of encoder, max_length, truncation and texts>.npy` and
-    read back from there by the next call with the same inputs.
+    Texts, after `prefix`, are cut to `max_length` tokens as `truncation` says (the serving side's own function).
+    With `cache`, the result is kept in `<cache>/<sha256 of encoder, max_length, truncation, prefix, pooling and
+    texts>.npy` and read back from there by the next call with the same inputs.
     """
     path = None
     if cache is not None:
         digest = hashlib.sha256(f"{encoder.name_or_path}\0{max_length}\0{truncation}\0".encode())
+        if prefix or pooling != "mean":  # the key of a mean-pooled, unprefixed run stays what it was
+            digest.update(f"{prefix}\0{pooling}\0".encode())
         for text in texts:
             digest.update(text.encode("utf-8") + b"\0")
         path = Path(cache) / f"{digest.hexdigest()}.npy"
@@ -144,12 +151,12 @@ def encode_features(
             return np.load(path)
     encoder.eval()
     device = next(encoder.parameters()).device
-    ids = token_ids(tokenizer, texts, max_length, truncation)
+    ids = token_ids(tokenizer, texts, max_length, truncation, prefix)
     features = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
     for index in tqdm(sorted_batches([len(x) for x in ids], FEATURE_BATCH), desc=desc, unit="batch"):
         input_ids, mask = collate([ids[i] for i in index], tokenizer.pad_token_id)
         hidden = encoder(input_ids=input_ids.to(device), attention_mask=mask.to(device)).last_hidden_state
-        features[index] = pool(hidden, mask.to(device), "mean").float().cpu().numpy()
+        features[index] = pool(hidden, mask.to(device), pooling).float().cpu().numpy()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, features)
@@ -280,8 +287,13 @@ def train_fast_model(
     val_parts: dict[str, list[tuple[str, int]]] | None = None,
     train_parts: dict[str, list[tuple[str, int]]] | None = None,
     fine_tuned: Path | None = None,
+    profile: EncoderProfile | None = None,
 ) -> Path:
     """Fit a head per task of `sets` (task -> (train, val)) on the frozen `base`; write `<out_root>/<name>/<v>`.
+
+    `profile` is what the recipe assumes about the encoder (pooling, input prefix, positions; recorded in the
+    folder); without one it is chosen from `base` (`streamproc_models.encoder_choice.base_profile`). Texts are
+    cut to `settings.max_length` tokens or the encoder's positions, whichever is fewer.
 
     `val_parts` names the data sets a task's validation split is made of, in order (task -> [(name, rows)]):
     the card then scores each one, and compares the fused model with its encoder-only ablation.
@@ -291,6 +303,8 @@ def train_fast_model(
     """
     started, cpu_started = time.monotonic(), time.process_time()
     encoder, tokenizer = load_base(base)
+    profile = profile or base_profile(base, encoder.config, tokenizer)[0]
+    max_length = profile.cap(settings.max_length)
     # transformers wraps `to` with functools.wraps, whose type (typeshed's _Wrapped) loses the bound `self`
     encoder.to(resolve_device(device))  # type: ignore[arg-type]
     features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -300,10 +314,12 @@ def train_fast_model(
                 encoder,
                 tokenizer,
                 part.texts,
-                settings.max_length,
+                max_length,
                 f"{task}: {split} features",
                 settings.feature_cache,
                 settings.truncation,
+                profile.input_prefix,
+                profile.pooling,
             )
             for split, part in (("train", train), ("val", val))
         )
@@ -342,6 +358,7 @@ def train_fast_model(
         version=version,
         char_ngrams=settings.char_ngrams,
         experts={t: h.experts for t, h in heads.items()},
+        profile=profile,
     )
     with torch.no_grad():
         for task, head in heads.items():
@@ -355,13 +372,14 @@ def train_fast_model(
     model.version = folder.name
     # A fine-tune's folder is scratch: the folder and its card name the encoder it started from.
     origin = base if fine_tuned is None else _fine_tune_origin(fine_tuned)
-    extra = {"max_length": settings.max_length, "truncation": settings.truncation, "base_model": str(origin)}
+    extra = {"max_length": max_length, "truncation": settings.truncation, "base_model": str(origin)}
     model.save(folder, tokenizer=tokenizer, extra=extra)
     per_set = {task: variants["fused"] for task, variants in ablation.items()}
     record = {"version": folder.name, "kind": "fast-heads", "tasks": metrics, "per_data_set": per_set, "epochs": []}
     (folder / "metrics.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     (folder / "ablations.json").write_text(json.dumps(ablation, indent=2, ensure_ascii=False) + "\n")
     card = _card(folder.name, origin, model, sets, heads, metrics, settings, data_files or {}, started)
+    card["hyperparameters"]["max_length"] = max_length
     card["per_data_set"] = {
         task: {n: {k: m[k] for k in ("n", "accuracy", "macro_f1", "per_class")} for n, m in parts.items()}
         for task, parts in per_set.items()
@@ -536,7 +554,8 @@ def _card(
     return {
         "version": version,
         "summary": f"{', '.join(model.tasks)}: logistic-regression heads on frozen {Path(base).name} "
-        "mean-pooled features"
+        + ("mean-pooled" if model.pooling == "mean" else "first-token")
+        + " features"
         + (" fused with hashed character n-gram TF-IDF" if settings.char_ngrams else "")
         + " (fast refit)."
         + (" Tasks learned from several data sets have domain-gated experts." if gated else ""),
@@ -551,7 +570,12 @@ def _card(
             }
             for task, (train, val) in sets.items()
         },
-        "base_model": {"path": str(base), "hidden_size": model.encoder.config.hidden_size},
+        "base_model": {
+            "path": str(base),
+            "model_type": model.encoder.config.model_type,
+            "hidden_size": model.encoder.config.hidden_size,
+            "profile": {"pooling": model.pooling, **(model.profile.manifest() if model.profile else {})},
+        },
         "hyperparameters": {
             "max_length": settings.max_length,
             "truncation": settings.truncation,
