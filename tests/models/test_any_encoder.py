@@ -56,7 +56,7 @@ def encoders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _long(texts: list[str]) -> list[str]:
     """Texts far longer than any budget here, each ending in words its head does not have."""
-    return [" ".join([text] * 30) + " festival diplomacy 외교" for text in texts]
+    return [" ".join([text] * 60) + " festival diplomacy 외교" for text in texts]
 
 
 @pytest.mark.parametrize("arch", [*ARCHITECTURES, "e5"])
