@@ -99,7 +99,7 @@ def _overrides(base: Path) -> dict[str, Any]:
 
 
 def _sentence_transformers_pooling(base: Path) -> str | None:
-    """ "cls" or "mean" from a sentence-transformers folder's Pooling module config; None when there is none."""
+    """First-token (`cls`) or `mean` from a sentence-transformers folder's Pooling module config; None without."""
     modules = base / "modules.json"
     if not modules.is_file():
         return None

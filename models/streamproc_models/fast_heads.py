@@ -1,9 +1,9 @@
 """The cheap path: logistic-regression heads on frozen encoder features, folded into a multi-head model.
 
-The encoder is not trained. Its sentence vectors (pooled as its profile says: `streamproc_models.encoder_choice`)
-are computed once, a standardised logistic
-regression is fitted per task (the regularisation strength picked on a held-out part of the training data,
-never on the validation split), and the scaler and the regression are folded into the linear heads of a
+The encoder is not trained. Its sentence vectors (pooled as the encoder's profile says, mean by default:
+`streamproc_models.encoder_choice`) are computed once, a standardised logistic regression is fitted per task
+(the regularisation strength picked on a held-out part of the training data, never on the validation split),
+and the scaler and the regression are folded into the linear heads of a
 `MultiHeadClassifier`, so the pipeline runs it like any other model: one encoder pass, exact same
 probabilities as the regression's `predict_proba`.
 
