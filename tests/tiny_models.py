@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -10,7 +11,17 @@ from transformers import (
     BertConfig,
     BertForSequenceClassification,
     BertModel,
+    BertTokenizer,
+    ElectraConfig,
+    ElectraModel,
+    ElectraTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
     PreTrainedTokenizerFast,
+    RobertaConfig,
+    RobertaModel,
+    RobertaTokenizer,
+    XLMRobertaTokenizer,
 )
 
 from streamproc.inference.multihead import MultiHeadClassifier
@@ -98,3 +109,92 @@ def served_ids(predictor, texts: list[str]) -> list[list[int]]:
         for row, i in enumerate(index):
             served[i] = input_ids[row][mask[row].bool()].tolist()
     return [served[i] for i in range(len(texts))]
+
+
+# The architectures users bring (KoELECTRA, KLUE-RoBERTa, KLUE-BERT), tiny and randomly initialised, each with the
+# kind of tokenizer its checkpoints ship: WordPiece framing a text with [CLS] … [SEP] (ELECTRA, BERT), byte-level
+# BPE framing it with <s> … </s> (RoBERTa). 128 positions each: fewer than the recipes' 256 tokens.
+ARCHITECTURES = ("electra", "roberta", "bert")
+TINY_POSITIONS = 128
+
+
+def _wordpiece_vocab() -> dict[str, int]:
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(CORPUS * 5, trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials))
+    return tok.get_vocab()
+
+
+def _byte_level_bpe() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=600,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],  # RoBERTa's ids 0-4
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(CORPUS * 5, trainer)
+    model = json.loads(tok.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    return model["vocab"], merges  # type: ignore[return-value]
+
+
+def _unigram_vocab() -> list[tuple[str, float]]:
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    trainer = trainers.UnigramTrainer(
+        vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>"
+    )
+    tok.train_from_iterator(CORPUS * 5, trainer)
+    return [tuple(piece) for piece in json.loads(tok.to_str())["model"]["vocab"]]  # type: ignore[misc]
+
+
+def _small(config_class: type[PretrainedConfig], **extra) -> PretrainedConfig:
+    sizes = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+    return config_class(**sizes, **extra)
+
+
+def build_encoder(directory: Path, architecture: str, seed: int = 0) -> Path:
+    """A Hugging Face `AutoModel` folder of `architecture` (ARCHITECTURES) with its kind of tokenizer."""
+    torch.manual_seed(seed)
+    model: PreTrainedModel
+    if architecture == "electra":
+        vocab = _wordpiece_vocab()
+        tokenizer = ElectraTokenizer(vocab=vocab)
+        config = _small(ElectraConfig, vocab_size=len(vocab), embedding_size=16, max_position_embeddings=TINY_POSITIONS)
+        model = ElectraModel(config)
+    elif architecture == "roberta":
+        vocab, merges = _byte_level_bpe()
+        tokenizer = RobertaTokenizer(vocab=vocab, merges=merges)
+        config = _small(
+            RobertaConfig,
+            vocab_size=len(vocab),
+            max_position_embeddings=TINY_POSITIONS + 2,  # position ids start after the padding id, as in RoBERTa
+            pad_token_id=1,
+            bos_token_id=0,
+            eos_token_id=2,
+            type_vocab_size=1,
+        )
+        model = RobertaModel(config)
+    elif architecture == "bert":
+        vocab = _wordpiece_vocab()
+        tokenizer = BertTokenizer(vocab=vocab)
+        model = BertModel(_small(BertConfig, vocab_size=len(vocab), max_position_embeddings=TINY_POSITIONS))
+    else:
+        raise ValueError(f"unknown architecture {architecture!r}")
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def build_e5_shaped_encoder(directory: Path, seed: int = 0) -> Path:
+    """The rebuilt e5's shape in small: a `BertModel` (512 positions, padding id 1) with an XLM-R tokenizer."""
+    torch.manual_seed(seed)
+    vocab = _unigram_vocab()
+    config = _small(BertConfig, vocab_size=len(vocab), max_position_embeddings=512, pad_token_id=1)
+    config.update({"tokenizer_class": "XLMRobertaTokenizer"})
+    BertModel(config).save_pretrained(directory)
+    XLMRobertaTokenizer(vocab=vocab).save_pretrained(directory)
+    return directory

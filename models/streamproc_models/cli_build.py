@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -44,6 +45,13 @@ def build_defaults(
             "+4-5 points, article topics vary by ±2 points from run to run"
         ),
     ] = False,
+    base: Annotated[
+        Path | None,
+        typer.Option(
+            help="a local Hugging Face encoder folder (ELECTRA, RoBERTa, BERT, ...) to build on; default: the "
+            "rebuilt e5. Its pooling, input prefix, positions and special tokens are printed and recorded"
+        ),
+    ] = None,
 ) -> None:
     """Build the default model, a head per task (fused heads on the frozen encoder, or a tuned one), and score it."""
     from streamproc_models.default_sets import sources_present
@@ -52,7 +60,9 @@ def build_defaults(
     from streamproc_models.evaluation import write_evaluation
 
     settings = load_settings()
-    folder = ensure_default_models(settings, force=force, fine_tune=fine_tune, quick_tune=quick_tune, say=console.print)
+    folder = ensure_default_models(
+        settings, force=force, fine_tune=fine_tune, quick_tune=quick_tune, say=_say, base=base
+    )
     console.print(f"default model: {folder}")
     scored = [task for task in settings.tasks if sources_present(task, settings.tasks, settings.data_dir)]
     if not evaluate or not scored:
@@ -68,3 +78,8 @@ def build_defaults(
             )
     console.print(table)
     console.print(f"details: {folder}/evaluation-*.json and .png")
+
+
+def _say(line: str) -> None:
+    """A progress line as it is: token names such as [CLS] or a path are not rich markup."""
+    console.print(line, markup=False, soft_wrap=True)

@@ -34,6 +34,13 @@ def retrain_command(
     ] = None,
     holdout: Annotated[float, typer.Option(min=0.05, max=0.9, help="share of reviewed labels held out")] = 0.3,
     review_weight: Annotated[int, typer.Option(min=1, max=100, help="times each reviewed label counts")] = 3,
+    base: Annotated[
+        Path | None,
+        typer.Option(
+            help="build the candidate on this Hugging Face encoder folder (default: the serving model's encoder; "
+            "with --fine-tune, the encoder it was first built on)"
+        ),
+    ] = None,
 ) -> None:
     """Build a model from the reviewed labels plus the base data; promote it only if the gate passes."""
     from streamproc.connections import redis_client
@@ -45,7 +52,15 @@ def retrain_command(
     try:
         desk = ReviewDesk(client, settings.review_key_prefix, settings.tasks)
         result = retrain(
-            settings, desk, base_data, holdout, fine_tune, dry_run, say=console.print, review_weight=review_weight
+            settings,
+            desk,
+            base_data,
+            holdout,
+            fine_tune,
+            dry_run,
+            say=lambda line: console.print(line, markup=False, soft_wrap=True),
+            review_weight=review_weight,
+            base=base,
         )
     finally:
         client.close()

@@ -39,7 +39,10 @@ def train(
         ),
     ] = None,
     label_map: Annotated[str | None, typer.Option(help="rename data labels: DATA=MODEL[,...]")] = None,
-    base: Annotated[Path | None, typer.Option(help="base encoder folder; default: the rebuilt e5")] = None,
+    base: Annotated[
+        Path | None,
+        typer.Option(help="base encoder: any local Hugging Face encoder folder; default: the rebuilt e5"),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="where versioned folders go; default: the model store")] = None,
     fast: Annotated[bool, typer.Option(help="logistic-regression heads on frozen features (seconds)")] = False,
     lr: Annotated[float, typer.Option(help="peak learning rate")] = HP.lr,
@@ -61,6 +64,7 @@ def train(
 
     Without --data a task learns from the data sets its entry in the task file names.
     """
+    from streamproc_models.encoder_choice import base_profile, describe_base
     from streamproc_models.evaluation.evaluate import parse_label_map
 
     settings = load_settings()
@@ -73,13 +77,20 @@ def train(
     defaults = _default_sets(settings) if not all(sources.values()) else {}
     sets = {name: _load_sets(paths, mapping, seed) if paths else defaults[name] for name, paths in sources.items()}
     base_dir = base or _default_base(settings)
+    profile, source = base_profile(base_dir)
+    console.print(describe_base(base_dir, profile, source), markup=False, soft_wrap=True)
     out_root = out or settings.model_store
     model_name = names[0] if len(names) == 1 else "multitask"
     if fast:
         from streamproc_models.fast_heads import FastSettings, train_fast_model
 
         folder = train_fast_model(
-            sets, base_dir, out_root, f"{model_name}-fast", FastSettings(max_length=max_length, seed=seed)
+            sets,
+            base_dir,
+            out_root,
+            f"{model_name}-fast",
+            FastSettings(max_length=max_length, seed=seed),
+            profile=profile,
         )
     else:
         from streamproc_models.training.train import train_model
@@ -96,7 +107,7 @@ def train(
             threads=threads,
             loss_head=loss_head,
         )
-        folder = train_model(sets, base_dir, out_root, hp, name=model_name, device=settings.device)
+        folder = train_model(sets, base_dir, out_root, hp, name=model_name, device=settings.device, profile=profile)
     _print_card(folder)
 
 

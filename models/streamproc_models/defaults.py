@@ -10,6 +10,10 @@ The tuned recipes keep the stage-1 card and plots in the folder's `fine_tune/`; 
 quick tune has nothing to read and keeps the encoder frozen. The result is a versioned folder
 `<model_store>/default-fast|default-quick-tuned|default-finetuned/<version>`; `<model_store>/default` is a
 symbolic link to the current one, swapped atomically, so a worker that starts never sees a half-written model.
+
+Every recipe runs on any local Hugging Face encoder folder (`base`; default: the rebuilt e5). What the recipes
+assume about it (pooling, input prefix, positions, the special tokens around a text) is chosen from the folder
+(`streamproc_models.encoder_choice`), printed, used by both stages and recorded in the model folder.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from pathlib import Path
 
 from streamproc.config import Settings
 from streamproc.errors import UserError
-from streamproc.inference.multihead import is_multihead_dir
+from streamproc.inference.encoder_profile import EncoderProfile
+from streamproc.inference.multihead import is_multihead_dir, read_manifest
 from streamproc_models.data import LabeledSet
 from streamproc_models.default_sets import (
     TrainingSets,
@@ -30,6 +35,7 @@ from streamproc_models.default_sets import (
     source_weights,
 )
 from streamproc_models.encoder import ensure_encoder
+from streamproc_models.encoder_choice import base_profile, describe_base
 from streamproc_models.fast_heads import FastSettings, train_fast_model
 from streamproc_models.feature_store import STORE_FOLDER
 from streamproc_models.registry import point_link
@@ -60,21 +66,30 @@ def ensure_default_models(
     say: Callable[[str], object] = print,
     fast: FastSettings | None = None,
     quick_tune: bool = False,
+    base: Path | None = None,
 ) -> Path:
     """The default model folder, built first when missing (or when `force`, or when a tuned recipe is asked
-    for and the current default is not of that recipe)."""
+    for and the current default is not of that recipe, or when `base` names another encoder than the current
+    default's). `base`: a Hugging Face encoder folder (default: the rebuilt e5 in the model store)."""
     if fine_tune and quick_tune:
         raise UserError("--fine-tune and --quick-tune are two different recipes: choose one")
     recipe = DEFAULT_FINETUNED_NAME if fine_tune else DEFAULT_QUICK_NAME if quick_tune else DEFAULT_FAST_NAME
     target = settings.default_model_dir
     current = target.resolve()
     asked = fine_tune or quick_tune
-    if is_multihead_dir(target) and not force and (not asked or current.parent.name == recipe):
+    if base is not None:
+        base = Path(base).expanduser()
+        if not (base / "config.json").is_file():
+            raise UserError(f"no base encoder in {base} (expected a Hugging Face model folder with config.json)")
+    other_base = base is not None and is_multihead_dir(target) and _origin(current) != base.resolve()
+    if is_multihead_dir(target) and not force and not other_base and (not asked or current.parent.name == recipe):
         return current
     if target.exists() and not target.is_symlink():
         raise UserError(f"{target} is a folder streamproc did not write: move it away or set STREAMPROC_MODEL_STORE")
     say(f"building the default model in {settings.model_store} (once; later runs reuse it)")
-    base = ensure_encoder(settings.model_store, progress=True)
+    base = base or ensure_encoder(settings.model_store, progress=True)
+    profile, source = base_profile(base)
+    say(describe_base(base, profile, source))
     data = default_training_sets(settings.data_dir, settings.tasks)
     if data.seed_only:
         say(
@@ -94,11 +109,19 @@ def ensure_default_models(
         fast or FastSettings(source_emphasis=source_weights(settings.tasks), feature_cache=cache),
     )
     if asked:
-        folder = fine_tune_and_refit(data, base, store, recipe, settings.device, heads, say, quick=quick_tune)
+        folder = fine_tune_and_refit(
+            data, base, store, recipe, settings.device, heads, say, quick=quick_tune, profile=profile
+        )
     else:
-        folder = _fit_heads(data, base, store, recipe, settings.device, heads)
+        folder = _fit_heads(data, base, store, recipe, settings.device, heads, profile=profile)
     point_link(target, folder)
     return folder
+
+
+def _origin(model: Path) -> Path | None:
+    """The encoder folder a model was built on (its manifest's `base_model`), resolved; None when unknown."""
+    recorded = read_manifest(model).get("base_model")
+    return Path(recorded).resolve() if recorded else None
 
 
 def fine_tune_and_refit(
@@ -110,22 +133,25 @@ def fine_tune_and_refit(
     fast: FastSettings,
     say: Callable[[str], object] = print,
     quick: bool = False,
+    profile: EncoderProfile | None = None,
 ) -> Path:
     """A recipe into `<store>/<name>/<version>`: stage 1 (`FINE_TUNE`, or `QUICK_TUNE` when `quick`), then the
     fused heads on its encoder.
 
     Stage 1 writes to a scratch folder in the store, removed once the heads are refitted; the new folder
     keeps its card and plots in `fine_tune/`. A quick recipe with nothing to tune on keeps `base` frozen.
+    Both stages read the encoder as `profile` says (chosen from `base` when not given).
     """
+    profile = profile or base_profile(base)[0]
     stage = quick_tune_sets(data) if quick else _balanced_sets(data)
     if not stage:
-        return _fit_heads(data, base, store, name, device, fast)
+        return _fit_heads(data, base, store, name, device, fast, profile=profile)
     with tempfile.TemporaryDirectory(prefix=".fine-tune-", dir=store) as scratch:
         hp = QUICK_TUNE if quick else FINE_TUNE
-        tuned = train_model(stage, base, Path(scratch), hp, name, data.files, device)
+        tuned = train_model(stage, base, Path(scratch), hp, name, data.files, device, profile)
         epochs = f"{hp.epochs} epoch" + ("" if hp.epochs == 1 else "s")
         say(f"encoder fine-tuned ({tuned.name}, {epochs}); fitting the fused heads on its features")
-        return _fit_heads(data, tuned / "encoder", store, name, device, fast, tuned)
+        return _fit_heads(data, tuned / "encoder", store, name, device, fast, tuned, profile)
 
 
 def _fit_heads(
@@ -136,6 +162,7 @@ def _fit_heads(
     device: str,
     fast: FastSettings,
     tuned: Path | None = None,
+    profile: EncoderProfile | None = None,
 ) -> Path:
     return train_fast_model(
         data.sets,
@@ -148,6 +175,7 @@ def _fit_heads(
         val_parts=data.val_parts,
         train_parts=data.train_parts,
         fine_tuned=tuned,
+        profile=profile,
     )
 
 

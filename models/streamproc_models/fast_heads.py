@@ -1,8 +1,9 @@
 """The cheap path: logistic-regression heads on frozen encoder features, folded into a multi-head model.
 
-The encoder is not trained. Its mean-pooled sentence vectors are computed once, a standardised logistic
-regression is fitted per task (the regularisation strength picked on a held-out part of the training data,
-never on the validation split), and the scaler and the regression are folded into the linear heads of a
+The encoder is not trained. Its sentence vectors (pooled as the encoder's profile says, mean by default:
+`streamproc_models.encoder_choice`) are computed once, a standardised logistic regression is fitted per task
+(the regularisation strength picked on a held-out part of the training data, never on the validation split),
+and the scaler and the regression are folded into the linear heads of a
 `MultiHeadClassifier`, so the pipeline runs it like any other model: one encoder pass, exact same
 probabilities as the regression's `predict_proba`.
 
@@ -39,6 +40,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from streamproc.errors import UserError
 from streamproc.inference.char_ngrams import CharNgramSpec
+from streamproc.inference.encoder_profile import EncoderProfile, Pooling
 from streamproc.inference.experts import mix
 from streamproc.inference.multihead import MultiHeadClassifier, pool
 from streamproc.inference.predictor import resolve_device
@@ -46,6 +48,7 @@ from streamproc.inference.truncation import Truncation, token_ids
 from streamproc_models import plots
 from streamproc_models.char_features import count_matrix, fit_idf, tfidf
 from streamproc_models.data import LabeledSet, part_slices
+from streamproc_models.encoder_choice import base_profile
 from streamproc_models.evaluation.metrics import classification_metrics
 from streamproc_models.feature_store import FeatureStore, encoder_fingerprint
 from streamproc_models.model_card import describe_data, free_folder, package_versions, versioned_name, write_card
@@ -131,30 +134,36 @@ def encode_features(
     desc: str = "encoding",
     cache: Path | None = None,
     truncation: Truncation = "head",
+    prefix: str = "",
+    pooling: Pooling = "mean",
 ) -> np.ndarray:
-    """Mean-pooled last-layer vectors, one row per text (length-sorted batches, dynamic padding).
+    """Pooled last-layer vectors (`pooling`), one row per text (length-sorted batches, dynamic padding).
 
-    Texts are cut to `max_length` tokens as `truncation` says (the serving side's own function). With `cache`,
-    vectors are kept per text in a `FeatureStore` there (keyed by the encoder's weights): only texts it has not
-    seen are encoded.
+    Texts, after `prefix`, are cut to `max_length` tokens as `truncation` says (the serving side's own function).
+    With `cache`, vectors are kept per text in a `FeatureStore` there (keyed by the encoder's weights, the
+    tokenisation, the prefix and the pooling): only texts it has not seen are encoded.
     """
     if cache is not None:
-        store = FeatureStore(cache, encoder_fingerprint(encoder), max_length, truncation)
+        store = FeatureStore(cache, encoder_fingerprint(encoder), max_length, truncation, prefix, pooling)
         try:
             width = encoder.config.hidden_size
             return store.features(
-                texts, width, lambda new: encode_features(encoder, tokenizer, new, max_length, desc, None, truncation)
+                texts,
+                width,
+                lambda new: encode_features(
+                    encoder, tokenizer, new, max_length, desc, None, truncation, prefix, pooling
+                ),
             )
         finally:
             store.close()
     encoder.eval()
     device = next(encoder.parameters()).device
-    ids = token_ids(tokenizer, texts, max_length, truncation)
+    ids = token_ids(tokenizer, texts, max_length, truncation, prefix)
     features = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
     for index in tqdm(sorted_batches([len(x) for x in ids], FEATURE_BATCH), desc=desc, unit="batch"):
         input_ids, mask = collate([ids[i] for i in index], tokenizer.pad_token_id)
         hidden = encoder(input_ids=input_ids.to(device), attention_mask=mask.to(device)).last_hidden_state
-        features[index] = pool(hidden, mask.to(device), "mean").float().cpu().numpy()
+        features[index] = pool(hidden, mask.to(device), pooling).float().cpu().numpy()
     return features
 
 
@@ -282,8 +291,13 @@ def train_fast_model(
     val_parts: dict[str, list[tuple[str, int]]] | None = None,
     train_parts: dict[str, list[tuple[str, int]]] | None = None,
     fine_tuned: Path | None = None,
+    profile: EncoderProfile | None = None,
 ) -> Path:
     """Fit a head per task of `sets` (task -> (train, val)) on the frozen `base`; write `<out_root>/<name>/<v>`.
+
+    `profile` is what the recipe assumes about the encoder (pooling, input prefix, positions; recorded in the
+    folder); without one it is chosen from `base` (`streamproc_models.encoder_choice.base_profile`). Texts are
+    cut to `settings.max_length` tokens or the encoder's positions, whichever is fewer.
 
     `val_parts` names the data sets a task's validation split is made of, in order (task -> [(name, rows)]):
     the card then scores each one, and compares the fused model with its encoder-only ablation.
@@ -293,6 +307,8 @@ def train_fast_model(
     """
     started, cpu_started = time.monotonic(), time.process_time()
     encoder, tokenizer = load_base(base)
+    profile = profile or base_profile(base, encoder.config, tokenizer)[0]
+    max_length = profile.cap(settings.max_length)
     # transformers wraps `to` with functools.wraps, whose type (typeshed's _Wrapped) loses the bound `self`
     encoder.to(resolve_device(device))  # type: ignore[arg-type]
     features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -302,10 +318,12 @@ def train_fast_model(
                 encoder,
                 tokenizer,
                 part.texts,
-                settings.max_length,
+                max_length,
                 f"{task}: {split} features",
                 settings.feature_cache,
                 settings.truncation,
+                profile.input_prefix,
+                profile.pooling,
             )
             for split, part in (("train", train), ("val", val))
         )
@@ -346,6 +364,7 @@ def train_fast_model(
         version=version,
         char_ngrams=settings.char_ngrams,
         experts={t: h.experts for t, h in heads.items()},
+        profile=profile,
     )
     with torch.no_grad():
         for task, head in heads.items():
@@ -359,13 +378,14 @@ def train_fast_model(
     model.version = folder.name
     # A fine-tune's folder is scratch: the folder and its card name the encoder it started from.
     origin = base if fine_tuned is None else _fine_tune_origin(fine_tuned)
-    extra = {"max_length": settings.max_length, "truncation": settings.truncation, "base_model": str(origin)}
+    extra = {"max_length": max_length, "truncation": settings.truncation, "base_model": str(origin)}
     model.save(folder, tokenizer=tokenizer, extra=extra)
     per_set = {task: variants["fused"] for task, variants in ablation.items()}
     record = {"version": folder.name, "kind": "fast-heads", "tasks": metrics, "per_data_set": per_set, "epochs": []}
     (folder / "metrics.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     (folder / "ablations.json").write_text(json.dumps(ablation, indent=2, ensure_ascii=False) + "\n")
     card = _card(folder.name, origin, model, sets, heads, metrics, settings, data_files or {}, started)
+    card["hyperparameters"]["max_length"] = max_length
     card["per_data_set"] = {
         task: {n: {k: m[k] for k in ("n", "accuracy", "macro_f1", "per_class")} for n, m in parts.items()}
         for task, parts in per_set.items()
@@ -540,7 +560,8 @@ def _card(
     return {
         "version": version,
         "summary": f"{', '.join(model.tasks)}: logistic-regression heads on frozen {Path(base).name} "
-        "mean-pooled features"
+        + ("mean-pooled" if model.pooling == "mean" else "first-token")
+        + " features"
         + (" fused with hashed character n-gram TF-IDF" if settings.char_ngrams else "")
         + " (fast refit)."
         + (" Tasks learned from several data sets have domain-gated experts." if gated else ""),
@@ -555,7 +576,12 @@ def _card(
             }
             for task, (train, val) in sets.items()
         },
-        "base_model": {"path": str(base), "hidden_size": model.encoder.config.hidden_size},
+        "base_model": {
+            "path": str(base),
+            "model_type": model.encoder.config.model_type,
+            "hidden_size": model.encoder.config.hidden_size,
+            "profile": {"pooling": model.pooling, **(model.profile.manifest() if model.profile else {})},
+        },
         "hyperparameters": {
             "max_length": settings.max_length,
             "truncation": settings.truncation,

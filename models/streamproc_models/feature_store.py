@@ -3,10 +3,10 @@
 `streamproc retrain` refits the heads on the serving model's frozen encoder: its base data (tens of thousands of
 texts) is the same from one retrain to the next, only the reviewed rows are new. Encoding the base data took
 nearly all of a retrain (14 minutes on 2 cores); with this store it is read back, and only texts not seen before
-are encoded. One SQLite file per (encoder weights, max tokens, truncation): `<store>/<key>.sqlite`, rows (sha256
-of the text, float32 vector). The weights' fingerprint is a hash of the loaded encoder's tensors, so the default
-build, the models it promotes and every fast-path retrain (the same frozen encoder, copied) share one cache,
-and a fine-tuned encoder gets its own.
+are encoded. One SQLite file per (encoder weights, max tokens, truncation, prefix, pooling):
+`<store>/<key>.sqlite`, rows (sha256 of the text, float32 vector). The weights' fingerprint is a hash of the
+loaded encoder's tensors, so the default build, the models it promotes and every fast-path retrain (the same
+frozen encoder, copied) share one cache, and a fine-tuned encoder gets its own.
 """
 
 from __future__ import annotations
@@ -45,8 +45,18 @@ _FINGERPRINTS: weakref.WeakKeyDictionary[torch.nn.Module, str] = weakref.WeakKey
 class FeatureStore:
     """Vectors by text for one encoder and tokenisation."""
 
-    def __init__(self, directory: Path, fingerprint: str, max_length: int, truncation: str) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        fingerprint: str,
+        max_length: int,
+        truncation: str,
+        prefix: str = "",
+        pooling: str = "mean",
+    ) -> None:
         key = hashlib.sha256(f"{fingerprint}\0{max_length}\0{truncation}".encode())
+        if prefix or pooling != "mean":  # the key of a mean-pooled, unprefixed encoder stays what it was
+            key.update(f"\0{prefix}\0{pooling}".encode())
         Path(directory).mkdir(parents=True, exist_ok=True)
         self.path = Path(directory) / f"{key.hexdigest()[:24]}.sqlite"
         self.connection = sqlite3.connect(self.path)

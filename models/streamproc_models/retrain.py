@@ -3,10 +3,11 @@
 1. Reviewed labels (from the review queue in Redis) are split by a hash of the article id: a stable
    `holdout_fraction` is never trained on and scores both models; the rest joins the base training data.
 2. The candidate is built by the fast path (`models.fast_heads.train_fast_model`: new heads on the serving
-   model's own frozen encoder) or, with `fine_tune`, by the default model's fine-tune recipe
-   (`models.defaults.fine_tune_and_refit`: the base encoder fine-tuned, then the fused heads refitted on
-   it). Each reviewed example counts `REVIEW_WEIGHT` times (they are few, and exactly where the model was
-   unsure).
+   model's own frozen encoder, read as the serving folder's manifest says: pooling, input prefix, positions) or,
+   with `fine_tune`, by the default model's fine-tune recipe (`models.defaults.fine_tune_and_refit`: the
+   encoder the serving model was first built on fine-tuned, with the serving model's profile, then the fused
+   heads refitted on it). `base` names another encoder folder for either (its profile chosen from it). Each
+   reviewed example counts `REVIEW_WEIGHT` times (they are few, and exactly where the model was unsure).
    A task of the task file with no data set and no head yet (e.g. a new one) is learned from its reviews
    alone (cold start), once they hold at least two labels.
 3. Both models are scored on each task's validation set and on the held-out reviewed labels.
@@ -31,12 +32,15 @@ from typing import Any
 
 from streamproc.config import Settings
 from streamproc.errors import UserError
+from streamproc.inference.encoder_profile import EncoderProfile
+from streamproc.inference.multihead import is_multihead_dir, read_manifest
 from streamproc.inference.predictor import Predictor, load_model
 from streamproc.review.desk import ReviewDesk
 from streamproc.review.summary import model_input
 from streamproc.tasks import TaskSet
 from streamproc_models.data import LabeledSet, concat, read_tsv
 from streamproc_models.default_sets import TrainingSets, default_training_sets, source_weights
+from streamproc_models.encoder_choice import base_profile, describe_base, model_profile
 from streamproc_models.evaluation.metrics import classification_metrics
 from streamproc_models.fast_heads import FastSettings, train_fast_model
 from streamproc_models.feature_store import STORE_FOLDER
@@ -327,8 +331,12 @@ def retrain(
     dry_run: bool = False,
     say: Callable[[str], object] = print,
     review_weight: int = REVIEW_WEIGHT,
+    base: Path | None = None,
 ) -> GateResult:
-    """Build a candidate from base data + reviewed labels, gate it, promote it when it passes (unless dry run)."""
+    """Build a candidate from base data + reviewed labels, gate it, promote it when it passes (unless dry run).
+
+    `base`: an encoder folder to build the candidate on instead of the serving model's (see the module docstring).
+    """
     serving = serving_folder(settings)
     reviewed = reviewed_labels(desk, holdout_fraction)
     counts: dict[str, dict[str, int]] = {
@@ -355,23 +363,25 @@ def retrain(
         fixed_c=_chosen_c(serving),
         ablations=False,
     )
+    encoder, profile = _candidate_encoder(settings, serving, base, fine_tune, say)
     if fine_tune:
         from streamproc_models.defaults import fine_tune_and_refit
-        from streamproc_models.encoder import ensure_encoder
 
-        base = ensure_encoder(settings.model_store, progress=True)
         data = replace(sources, sets=training, train_parts=train_parts)
-        candidate = fine_tune_and_refit(data, base, settings.model_store, RETRAINED_NAME, settings.device, fast, say)
+        candidate = fine_tune_and_refit(
+            data, encoder, settings.model_store, RETRAINED_NAME, settings.device, fast, say, profile=profile
+        )
     else:
         candidate = train_fast_model(
             training,
-            serving / "encoder",
+            encoder,
             settings.model_store,
             RETRAINED_NAME,
             fast,
             device=settings.device,
             val_parts=sources.val_parts,
             train_parts=train_parts,
+            profile=profile,
         )
     say(f"candidate model: {candidate}")
     old, new = evaluate_both(serving, candidate, sources.sets, reviewed.holdout, settings.device, reviewed.audit)
@@ -403,6 +413,50 @@ def _chosen_c(serving: Path) -> tuple[tuple[str, float], ...]:
     card = serving / "model_card.json"
     chosen = json.loads(card.read_text()).get("hyperparameters", {}).get("chosen_c", {}) if card.is_file() else {}
     return tuple((task, float(c)) for task, c in chosen.items())
+
+
+def _candidate_encoder(
+    settings: Settings, serving: Path, base: Path | None, fine_tune: bool, say: Callable[[str], object]
+) -> tuple[Path, EncoderProfile]:
+    """The encoder folder the candidate starts from and the profile it is read with.
+
+    `base` when given (its profile chosen from it); else the fast path reuses the serving model's encoder and the
+    fine-tune starts from the encoder the serving model was first built on (`origin_encoder`; the store's e5
+    when that folder is gone), both with the serving model's profile, read from its folder.
+    """
+    if base is not None:
+        profile, source = base_profile(base)
+        say(describe_base(base, profile, source))
+        return Path(base), profile
+    profile = model_profile(serving)
+    if not fine_tune:
+        return serving / "encoder", profile
+    origin = origin_encoder(serving)
+    if origin is None:
+        from streamproc_models.encoder import ensure_encoder
+
+        origin = ensure_encoder(settings.model_store, progress=True)
+        say(f"the serving model's first encoder is not known or gone: fine-tuning {origin}")
+        profile, _ = base_profile(origin)
+    say(f"encoder {origin}: {profile.describe()} (the serving model's)")
+    return origin, profile
+
+
+def origin_encoder(model: Path) -> Path | None:
+    """The encoder folder a model was first built on: its manifest's `base_model`, followed through models whose
+    encoder was another model's (`retrain`'s fast path); None when not recorded or no longer there."""
+    seen: set[Path] = set()
+    while is_multihead_dir(model) and model not in seen:
+        seen.add(model)
+        recorded = read_manifest(model).get("base_model")
+        if not recorded:
+            return None
+        folder = Path(recorded)
+        if folder.name == "encoder" and is_multihead_dir(folder.parent):
+            model = folder.parent.resolve()
+            continue
+        return folder if (folder / "config.json").is_file() else None
+    return None
 
 
 def _training_rows(

@@ -22,7 +22,8 @@ from streamproc.ingest.validate import Rejection, parse_article
 
 
 class NaiveClassifier:
-    """One `feature-extraction` pipeline (its own encoder copy) per task, mean pooling, the task's head."""
+    """One `feature-extraction` pipeline (its own encoder copy) per task, the model's pooling and input prefix,
+    the task's head."""
 
     def __init__(self, model_dir: Path, device: str, max_tokens: int) -> None:
         from transformers import AutoConfig, pipeline
@@ -31,6 +32,7 @@ class NaiveClassifier:
         tensors = load_file(str(model_dir / "heads.safetensors"))
         self.labels: dict[str, list[str]] = manifest["tasks"]
         self.experts = {task: len(domains) for task, domains in manifest.get("experts", {}).items()}
+        self.prefix, self.pooling = manifest.get("input_prefix", ""), manifest.get("pooling", "mean")
         self.heads = {
             task: (tensors[f"heads.{task}.weight"].float(), tensors[f"heads.{task}.bias"].float())
             for task in self.labels
@@ -53,7 +55,8 @@ class NaiveClassifier:
         """Task -> (label, margin uncertainty) for one text: one encoder pass per task."""
         out = {}
         for task, pipe in self.pipes.items():
-            pooled = pipe(text)[0].float().mean(0)
+            states = pipe(self.prefix + text)[0].float()
+            pooled = states[0] if self.pooling == "cls" else states.mean(0)
             weight, bias = self.heads[task]
             logits = mix((weight @ pooled + bias).unsqueeze(0), self.experts.get(task, 0))[0]
             probs = torch.softmax(logits, dim=-1)

@@ -2,7 +2,7 @@
 
 Folder layout (written by `MultiHeadClassifier.save`, read by `MultiHeadClassifier.load`)::
 
-    streamproc_model.json   format, version, pooling, tasks -> labels, loss-head layers
+    streamproc_model.json   format, version, pooling, tasks -> labels, loss-head layers, the encoder's profile
     encoder/                a standard Hugging Face `AutoModel` folder (config, safetensors, tokenizer)
     heads.safetensors       the task heads, the loss-prediction head, the character n-gram branch
 
@@ -10,7 +10,10 @@ The encoder runs once per batch; every head reads the same pooled vector. A mode
 character n-gram branch (`char_ngrams` in the manifest, format `streamproc.multihead/2`): its per-task
 logits are added to the heads' logits. A task may be gated (`experts` in the manifest: task -> the training
 domains; format `streamproc.multihead/3`): its head holds a gate and one expert per domain, mixed by
-`streamproc.inference.experts.mix`. Folders of formats 1 and 2 load unchanged.
+`streamproc.inference.experts.mix`. A model trained with an input prefix on every text has format
+`streamproc.multihead/4` (a runtime that does not know the prefix refuses the folder rather than serve it
+without). What the recipe assumed about the encoder (`input_prefix`, `max_positions`, `special_tokens`; see
+`streamproc.inference.encoder_profile`) is recorded beside `pooling`. Folders of formats 1 to 3 load unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -28,15 +31,16 @@ from torch import nn
 from transformers import AutoModel, PreTrainedModel
 
 from streamproc.inference.char_ngrams import CharBatch, CharNgramBranch, CharNgramSpec
+from streamproc.inference.encoder_profile import EncoderProfile, Pooling, check_pooling
 from streamproc.inference.experts import head_width, mix
 from streamproc.inference.loss_prediction import LossPredictionHead
 
 FORMAT = "streamproc.multihead/1"
 FORMAT_CHAR = "streamproc.multihead/2"
 FORMAT_EXPERTS = "streamproc.multihead/3"
-FORMATS = (FORMAT, FORMAT_CHAR, FORMAT_EXPERTS)
+FORMAT_PREFIX = "streamproc.multihead/4"
+FORMATS = (FORMAT, FORMAT_CHAR, FORMAT_EXPERTS, FORMAT_PREFIX)
 MANIFEST = "streamproc_model.json"
-Pooling = Literal["mean", "cls"]
 
 
 @dataclass
@@ -62,20 +66,25 @@ class MultiHeadClassifier(nn.Module):
         self,
         encoder: PreTrainedModel,
         tasks: dict[str, list[str]],
-        pooling: Pooling = "mean",
+        pooling: Pooling | None = None,
         loss_head_layers: list[int] | None = None,
         dropout: float = 0.1,
         version: str = "unversioned",
         char_ngrams: CharNgramSpec | None = None,
         experts: dict[str, list[str]] | None = None,
+        profile: EncoderProfile | None = None,
     ) -> None:
+        """`pooling` defaults to the `profile`'s (mean without one); the profile is written to the manifest."""
         super().__init__()
+        if profile is not None and pooling is not None and pooling != profile.pooling:
+            raise ValueError(f"pooling {pooling!r} differs from the encoder profile's {profile.pooling!r}")
         self.encoder = encoder
         self.tasks = {task: list(labels) for task, labels in tasks.items()}
         # task -> the domains of its gated experts (tasks not named have a plain head)
         self.experts = {task: list(domains) for task, domains in (experts or {}).items() if domains}
         widths = {task: head_width(len(labels), len(self.experts.get(task, []))) for task, labels in tasks.items()}
-        self.pooling: Pooling = pooling
+        self.pooling: Pooling = check_pooling(pooling or (profile.pooling if profile is not None else "mean"))
+        self.profile = profile
         self.version = version
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
@@ -128,9 +137,10 @@ class MultiHeadClassifier(nn.Module):
             )
         save_file(tensors, str(directory / "heads.safetensors"))
         manifest = {
-            "format": FORMAT_EXPERTS if self.experts else FORMAT if self.char_branch is None else FORMAT_CHAR,
+            "format": self._format(),
             "version": self.version,
             "pooling": self.pooling,
+            **(self.profile.manifest() if self.profile is not None else {}),
             "tasks": self.tasks,
             "loss_head_layers": self.loss_head_layers,
             **({"char_ngrams": self.char_branch.spec.to_json()} if self.char_branch is not None else {}),
@@ -138,6 +148,12 @@ class MultiHeadClassifier(nn.Module):
             **(extra or {}),
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+    def _format(self) -> str:
+        """The lowest format that holds everything this model needs its reader to know."""
+        if self.profile is not None and self.profile.input_prefix:
+            return FORMAT_PREFIX
+        return FORMAT_EXPERTS if self.experts else FORMAT if self.char_branch is None else FORMAT_CHAR
 
     @classmethod
     def load(cls, directory: Path, dtype: torch.dtype | None = None) -> MultiHeadClassifier:
@@ -153,6 +169,7 @@ class MultiHeadClassifier(nn.Module):
             version=manifest.get("version", directory.name),
             char_ngrams=CharNgramSpec(**manifest["char_ngrams"]) if manifest.get("char_ngrams") else None,
             experts=manifest.get("experts"),
+            profile=recorded_profile(manifest),
         )
         tensors = load_file(str(directory / "heads.safetensors"))
         model.heads.load_state_dict(_strip(tensors, "heads."))
@@ -172,14 +189,16 @@ def load_encoder(folder: Path, **options: Any) -> PreTrainedModel:
     """`AutoModel.from_pretrained(folder)`, offline, for an encoder read through pooling of its token states.
 
     BERT-type encoders are built without their pooler layer, which nothing here reads: the rebuilt e5 folder holds
-    a seeded one, the encoders saved after training hold none. transformers' load report on those pooler weights
-    alone (`pooler.dense.*` UNEXPECTED or MISSING) is expected and not printed; a report that names any other
-    weight is printed whole, and loading errors raise as always.
+    a seeded one, the encoders saved after training hold none. Checkpoints from the hub (KoELECTRA, KLUE) also
+    hold their pre-training heads (`discriminator_predictions.*`, `lm_head.*`, `cls.*`), which `AutoModel` leaves
+    out. transformers' load report on those weights alone (pooler UNEXPECTED or MISSING, pre-training heads
+    UNEXPECTED) is expected and not printed; a report that names any other weight is printed whole, and loading
+    errors raise as always.
     """
     config = json.loads((Path(folder) / "config.json").read_text())
     if config.get("model_type") in POOLED_MODEL_TYPES:
         options.setdefault("add_pooling_layer", False)
-    logger, only_pooler = logging.getLogger("transformers.modeling_utils"), _PoolerOnlyLoadReport()
+    logger, only_pooler = logging.getLogger("transformers.modeling_utils"), _UnreadWeightsLoadReport()
     logger.addFilter(only_pooler)
     try:
         return AutoModel.from_pretrained(folder, local_files_only=True, **options)
@@ -187,17 +206,39 @@ def load_encoder(folder: Path, **options: Any) -> PreTrainedModel:
         logger.removeFilter(only_pooler)
 
 
-class _PoolerOnlyLoadReport(logging.Filter):
-    """Drops transformers' LOAD REPORT when every weight its table names is a pooler weight."""
+class _UnreadWeightsLoadReport(logging.Filter):
+    """Drops transformers' LOAD REPORT when every weight its table names is one nothing here reads: a pooler
+    weight (UNEXPECTED or MISSING) or a pre-training head's (UNEXPECTED)."""
 
-    _KEY = re.compile(r"^(\S+)\s*\|", re.MULTILINE)  # a table row: "pooler.dense.bias   | UNEXPECTED | "
+    _ROW = re.compile(r"^(\S+)\s*\|\s*(\S+)", re.MULTILINE)  # a table row: "pooler.dense.bias   | UNEXPECTED | "
+    _POOLER = re.compile(r"^(?:[a-z_]+\.)?pooler\.")  # "pooler.dense.bias", "bert.pooler.dense.bias"
+    _HEADS = re.compile(r"^(?:cls|lm_head|discriminator_predictions|generator_predictions|generator_lm_head)\.")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if "LOAD REPORT" not in message:
             return True
-        keys = [key for key in self._KEY.findall(message) if key != "Key"]
-        return not keys or not all(key.startswith("pooler.") for key in keys)
+        rows = [(key, status) for key, status in self._ROW.findall(message) if key != "Key"]
+        return not rows or not all(self._unread(key, status) for key, status in rows)
+
+    def _unread(self, key: str, status: str) -> bool:
+        if self._POOLER.match(key):
+            return status in ("UNEXPECTED", "MISSING")
+        return status == "UNEXPECTED" and bool(self._HEADS.match(key))
+
+
+def recorded_profile(manifest: dict) -> EncoderProfile | None:
+    """The encoder profile a manifest records (None for folders written before profiles: see the predictor)."""
+    if "special_tokens" not in manifest:
+        return None
+    frame = manifest["special_tokens"]
+    return EncoderProfile(
+        input_prefix=manifest.get("input_prefix", ""),
+        pooling=manifest.get("pooling", "mean"),
+        max_positions=manifest.get("max_positions"),
+        head_tokens=tuple(frame.get("head", [])),
+        tail_tokens=tuple(frame.get("tail", [])),
+    )
 
 
 def read_manifest(directory: Path) -> dict:

@@ -19,6 +19,7 @@ import torch
 
 from streamproc.errors import UserError
 from streamproc.inference.batching import CPU_MAX_ITEMS, chunk_limits, pad, plan_chunks, to_device
+from streamproc.inference.encoder_profile import max_positions, served_profile
 from streamproc.inference.multihead import MultiHeadClassifier, is_multihead_dir, read_manifest
 from streamproc.inference.precision import Precision, quantize_int8, weight_dtype
 from streamproc.inference.truncation import LEGACY_TRUNCATION, Truncation, check_truncation, token_ids
@@ -64,15 +65,17 @@ class _TorchPredictor:
         max_tokens: int,
         batch_size: int | None = None,
         truncation: Truncation = LEGACY_TRUNCATION,
+        prefix: str = "",
     ) -> None:
         self.tokenizer = tokenizer
         self.device = device
         self.max_tokens = max_tokens
         self.truncation = truncation
+        self.prefix = prefix
         self.limits = chunk_limits(device, batch_size)
 
     def _chunks(self, texts: list[str]):
-        encoded = token_ids(self.tokenizer, texts, self.max_tokens, self.truncation)
+        encoded = token_ids(self.tokenizer, texts, self.max_tokens, self.truncation, self.prefix)
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         for part in plan_chunks([len(encoded[i]) for i in order], self.limits):
             index = [order[i] for i in part]
@@ -97,11 +100,15 @@ class MultiHeadPredictor(_TorchPredictor):
         if precision == "int8":
             model.encoder = quantize_int8(model.encoder)  # the heads stay float: tiny, and they set the labels
         self.model = model
-        limit = position_limit(model.encoder.config, max_tokens)
+        manifest = read_manifest(directory)
         # What the heads were trained on; folders from before the manifest recorded it read the head only.
-        truncation = check_truncation(read_manifest(directory).get("truncation", LEGACY_TRUNCATION))
+        truncation = check_truncation(manifest.get("truncation", LEGACY_TRUNCATION))
         tokenizer = AutoTokenizer.from_pretrained(directory / "encoder", local_files_only=True)
-        super().__init__(tokenizer, device, limit, batch_size, truncation)
+        # The encoder's properties as the folder records them (prefix, positions, special tokens checked against
+        # its tokenizer); a folder from before they were recorded: no prefix, positions from its config.
+        self.profile = served_profile(manifest, model.encoder.config, tokenizer, directory)
+        limit = self.profile.cap(max_tokens)
+        super().__init__(tokenizer, device, limit, batch_size, truncation, self.profile.input_prefix)
         self.precision = precision
         self.tasks = self.model.tasks
         self.versions = {task: self.model.version for task in self.tasks}
@@ -203,12 +210,9 @@ def load_model(
 
 
 def position_limit(config, max_tokens: int) -> int:
-    """`max_tokens`, capped at what the model's position embeddings can take (XLM-R style ids start at 2)."""
-    positions = getattr(config, "max_position_embeddings", None)
-    if positions is None:
-        return max_tokens
-    offset = 2 if config.model_type in ("xlm-roberta", "roberta") else 0
-    return min(max_tokens, positions - offset)
+    """`max_tokens`, capped at what the model's position embeddings can take (RoBERTa-style ids start at 2)."""
+    positions = max_positions(config)
+    return max_tokens if positions is None else min(max_tokens, positions)
 
 
 def _folder_version(directory: Path) -> str:

@@ -8,6 +8,9 @@ Two ways to cut a text longer than the budget:
 
 The tokenizer's own special tokens ([CLS] … [SEP], <s> … </s>) frame the kept tokens; a text within the
 budget comes out exactly as the tokenizer's plain truncating call gives it.
+
+An encoder's input prefix (`streamproc.inference.encoder_profile`: e5's "query: ", when a model records one) is
+put before each text here and nowhere else, so training and serving read the same ids.
 """
 
 from __future__ import annotations
@@ -33,10 +36,17 @@ def check_truncation(value: object) -> Truncation:
 
 
 def token_ids(
-    tokenizer: PreTrainedTokenizerBase, texts: list[str], max_tokens: int, truncation: Truncation = "head"
+    tokenizer: PreTrainedTokenizerBase,
+    texts: list[str],
+    max_tokens: int,
+    truncation: Truncation = "head",
+    prefix: str = "",
 ) -> list[list[int]]:
-    """Token ids per text, special tokens included, at most `max_tokens` each, cut as `truncation` says."""
+    """Token ids per text, special tokens included, at most `max_tokens` each, cut as `truncation` says;
+    `prefix` goes before every text (it is part of the text's head)."""
     check_truncation(truncation)
+    if prefix:
+        texts = [prefix + text for text in texts]
     if truncation == "head":
         return tokenizer(list(texts), truncation=True, max_length=max_tokens)["input_ids"]
     encoded = tokenizer(list(texts), return_special_tokens_mask=True, verbose=False)

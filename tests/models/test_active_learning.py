@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import spearmanr
 from typer.testing import CliRunner
 
@@ -26,8 +27,11 @@ from streamproc_models.active_learning.settings import SimSettings
 from streamproc_models.active_learning.simulate import checkpoint_sizes, prepare, run_curve
 from streamproc_models.active_learning.strategies import STRATEGIES, Scores, pick_margin, pick_margin_clusters
 from streamproc_models.active_learning.study import run_study
+from streamproc_models.encoder_choice import OVERRIDES
 from streamproc_models.training.hyperparameters import Hyperparameters
+from streamproc_models.training.train import load_base
 from tests.models.toy_data import TOPIC_WORDS, write_toy_set
+from tests.tiny_models import build_encoder
 
 
 def _blobs(n: int, seed: int, spread: float = 2.5) -> tuple[dict[int, np.ndarray], np.ndarray]:
@@ -130,6 +134,22 @@ def test_features_are_cached_per_layer(tiny_base: Path, tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("toy-*.npz"))) == 2 and other[2].shape == (2, 32)
 
 
+def test_features_read_the_encoder_as_its_folder_asks(tmp_path: Path) -> None:
+    base = build_encoder(tmp_path / "roberta", "roberta", seed=2)
+    texts = ["정부 국회 선거", "good record growth", "market stocks"]
+    plain = layer_features(texts, base, tmp_path / "cache", "toy")
+    (base / OVERRIDES).write_text(json.dumps({"input_prefix": "query: ", "pooling": "cls"}))
+    asked = layer_features(texts, base, tmp_path / "cache", "toy")
+    assert len(list((tmp_path / "cache").glob("toy-*.npz"))) == 2  # cached apart
+    encoder, tokenizer = load_base(base)
+    with torch.inference_mode():
+        for i, text in enumerate(texts):
+            ids = torch.tensor([tokenizer("query: " + text)["input_ids"]])
+            first = encoder(input_ids=ids, output_hidden_states=True).hidden_states[2][0, 0].numpy()
+            np.testing.assert_allclose(asked[2][i], first, atol=2e-3)  # stored as float16
+            assert not np.allclose(plain[2][i], first, atol=2e-3)
+
+
 def test_al_sim_cli_writes_json_table_and_png(tiny_base: Path, tmp_path: Path, monkeypatch) -> None:
     data_dir = tmp_path / "data"
     write_toy_set(data_dir / "topic_ko_headlines", TOPIC_WORDS, per_label=300)
@@ -140,6 +160,7 @@ def test_al_sim_cli_writes_json_table_and_png(tiny_base: Path, tmp_path: Path, m
     args = ["al-sim", "--data-set", "topic_ko_headlines", "--seeds", "2", "--base", str(tiny_base), "--out", str(out)]
     result = CliRunner().invoke(app, [*args, "--strategy", "random", "--strategy", "entropy"])
     assert result.exit_code == 0, result.output
+    assert f"encoder {tiny_base} (bert): mean pooling, no input prefix, 128 positions" in result.output
     written = json.loads((out / "al-sim.json").read_text())
     curves = written["datasets"]["topic_ko_headlines"]["curves"]
     assert sorted(curves) == ["entropy", "random"] and len(curves["random"]) == 2

@@ -18,8 +18,19 @@ from streamproc_models.defaults import QUICK_TUNE, ensure_default_models
 from streamproc_models.encoder import ENCODER_NAME
 from streamproc_models.training.train import load_base
 from tests.models.toy_data import SENTIMENT_WORDS, TOPIC_WORDS, write_toy_set
+from tests.tiny_models import build_e5_shaped_encoder
 
 pytestmark = pytest.mark.slow
+
+E5_LINE = "mean pooling, no input prefix, 512 positions, special tokens <s> … </s>"
+E5_RECIPE = {
+    "input_prefix": "",
+    "pooling": "mean",
+    "max_positions": 512,
+    "max_length": 256,
+    "truncation": "head_tail",
+    "special_tokens": {"head": ["<s>"], "tail": ["</s>"]},
+}
 
 
 def test_seed_set_default_model_is_built_once_and_warned_about(rebuilt: Path, tmp_path: Path) -> None:
@@ -49,13 +60,46 @@ def test_seed_set_default_model_is_built_once_and_warned_about(rebuilt: Path, tm
     # Frozen multilingual features separate even a small seed set well above chance (1/8 and 1/3).
     assert card["metrics"]["topic"]["macro_f1"] > 0.4
     assert card["metrics"]["sentiment"]["macro_f1"] > 0.45
+    # what the recipe assumes about e5, recorded as before the encoder profile: no prefix, mean pooling, head + tail
+    # within 256 of its 512 positions, between XLM-R's <s> … </s>
+    assert any(line.endswith(f"{E5_LINE} (pooling: default)") for line in said), said
+    manifest = json.loads((folder / "streamproc_model.json").read_text())
+    assert {key: manifest[key] for key in E5_RECIPE} == E5_RECIPE
     predictor = load_model(settings.default_model_dir, device="cpu")
+    assert predictor.max_tokens == 256 and predictor.profile.input_prefix == ""
     probabilities = predictor.predict(["프로야구 한국시리즈 7차전 끝내기 홈런으로 우승"]).probabilities["topic"]
     assert predictor.tasks["topic"][probabilities.argmax()] == "sports"
 
     said.clear()
     assert ensure_default_models(settings, say=said.append) == folder.resolve()
     assert said == []  # reused, not rebuilt
+
+
+def test_an_e5_shaped_build_records_the_e5_recipe(tmp_path: Path) -> None:
+    """`build-defaults --base` on a folder of e5's shape (a BERT with 512 positions and an XLM-R tokenizer)."""
+    base = build_e5_shaped_encoder(tmp_path / "e5-shaped", seed=3)
+    settings = Settings(model_store=tmp_path / "store", data_dir=tmp_path / "no-shared-data", device="cpu")
+    said: list[str] = []
+    folder = ensure_default_models(settings, base=base, say=said.append)
+    assert (
+        f"encoder {base} (bert): mean pooling, no input prefix, 512 positions, special tokens <s> … </s>"
+        in "\n".join(said)
+    )
+    manifest = json.loads((folder / "streamproc_model.json").read_text())
+    assert {key: manifest[key] for key in E5_RECIPE} == E5_RECIPE and manifest["base_model"] == str(base)
+    assert manifest["format"] != "streamproc.multihead/4"  # no prefix: older runtimes still read it
+    card = json.loads((folder / "model_card.json").read_text())
+    assert card["hyperparameters"]["max_length"] == 256 and "mean-pooled" in card["summary"]
+    # the e5 default's folder is rebuilt only when another encoder is asked for
+    assert ensure_default_models(settings, say=said.append) == folder.resolve()
+    assert ensure_default_models(settings, base=base, say=said.append) == folder.resolve()
+    other = build_e5_shaped_encoder(tmp_path / "other", seed=4)
+    rebuilt_on_other = ensure_default_models(settings, base=other, say=lambda _: None)
+    assert rebuilt_on_other != folder and json.loads((rebuilt_on_other / "streamproc_model.json").read_text())[
+        "base_model"
+    ] == str(other)
+    with pytest.raises(UserError, match="no base encoder in"):
+        ensure_default_models(settings, base=tmp_path / "nothing", say=lambda _: None)
 
 
 def test_a_foreign_folder_in_place_of_the_default_link_is_not_overwritten(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ def _train(tasks: str, store: Path, base: Path, *data: str) -> Path:
         store=store,
     )
     assert done.returncode == 0, done.stderr
+    assert f"encoder {base} (bert): mean pooling, no input prefix, 128 positions" in done.stdout
     return Path(done.stdout.split("model folder: ")[1].splitlines()[0])
 
 

@@ -12,15 +12,16 @@ from typer.testing import CliRunner
 from streamproc.cli.main import _register_plugin_commands, app
 from streamproc.config import Settings
 from streamproc.connections import redis_client
+from streamproc.inference.multihead import read_manifest
 from streamproc.review.desk import ReviewDesk
 from streamproc_models.data import read_tsv
 from streamproc_models.encoder import ENCODER_NAME
 from streamproc_models.fast_heads import FastSettings, train_fast_model
 from streamproc_models.registry import promote, serving_folder
-from streamproc_models.retrain import retrain, score
+from streamproc_models.retrain import origin_encoder, retrain, score
 from tests.models.toy_data import NOISE, SENTIMENT_WORDS, toy_rows, write_toy_set
 from tests.review_items import push
-from tests.tiny_models import build_base_encoder
+from tests.tiny_models import build_base_encoder, build_encoder
 
 # The base data only knows culture as 문화/공연 ...
 BASE_TOPICS = {
@@ -134,11 +135,12 @@ def test_gate_refuses_a_worse_candidate_and_dry_run_never_promotes(
 
 
 @pytest.mark.slow
-def test_fine_tune_retrain_runs_the_default_recipe(serving: tuple[Settings, Path], rebuilt: Path) -> None:
-    """`retrain --fine-tune`: the store's e5 fine-tuned on base data + reviews, then the fused heads refitted."""
+def test_fine_tune_retrain_runs_the_default_recipe(serving: tuple[Settings, Path]) -> None:
+    """`retrain --fine-tune`: the encoder the serving model was first built on, fine-tuned on base data + reviews,
+    then the fused heads refitted."""
     settings, data = serving
-    (settings.model_store / ENCODER_NAME).symlink_to(rebuilt)  # the session's rebuild, not a download
     before = serving_folder(settings)
+    origin = Path(read_manifest(before)["base_model"])
     _review(settings, before, _corrected_texts(30, seed=7))
     client = redis_client(settings)
     try:
@@ -151,8 +153,32 @@ def test_fine_tune_retrain_runs_the_default_recipe(serving: tuple[Settings, Path
     card = json.loads((candidate / "model_card.json").read_text())
     assert card["fine_tune"]["epochs_run"] >= 1 and (candidate / "fine_tune" / "training_curves.png").is_file()
     assert card["hyperparameters"]["char_ngrams"] and card["hyperparameters"]["per_row_parts"] == ["reviewed labels"]
-    assert json.loads((candidate / "streamproc_model.json").read_text())["base_model"] == str(
-        settings.model_store / ENCODER_NAME
-    )
+    assert read_manifest(candidate)["base_model"] == str(origin) and origin.name == "encoder"
+    assert not (settings.model_store / ENCODER_NAME).exists()  # the rebuilt e5 was not asked for
     assert not [p.name for p in settings.model_store.iterdir() if p.name.startswith(".fine-tune-")]
     assert card["gate"]["decision"] in ("passed (dry run)", "refused")
+
+
+def test_retrain_on_another_encoder_and_through_models_built_by_retrain(
+    serving: tuple[Settings, Path], tmp_path: Path
+) -> None:
+    """`retrain --base DIR` builds the candidate on that folder, read as its own config says; a model retrained
+    on the serving model's encoder still knows which encoder it was first built on."""
+    settings, data = serving
+    before = serving_folder(settings)
+    _review(settings, before, _corrected_texts(30, seed=7))
+    other = build_encoder(tmp_path / "roberta", "roberta", seed=2)
+    said: list[str] = []
+    client = redis_client(settings)
+    try:
+        desk = ReviewDesk(client, settings.review_key_prefix, settings.tasks)
+        moved = retrain(settings, desk, base_data=data, dry_run=True, say=said.append, base=other)
+        kept = retrain(settings, desk, base_data=data, dry_run=True, say=lambda _: None)
+    finally:
+        client.close()
+    assert any(line.startswith(f"encoder {other} (roberta): mean pooling") for line in said), said
+    manifest = read_manifest(moved.candidate_folder)
+    assert manifest["base_model"] == str(other) and manifest["special_tokens"] == {"head": ["<s>"], "tail": ["</s>"]}
+    assert read_manifest(kept.candidate_folder)["base_model"] == str(before / "encoder")
+    first = Path(read_manifest(before)["base_model"])
+    assert origin_encoder(kept.candidate_folder) == origin_encoder(before) == first

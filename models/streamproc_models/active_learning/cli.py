@@ -60,7 +60,8 @@ def al_sim(
         str | None, typer.Option(help="shares of the pool to score at, e.g. 0.05,0.1,0.25,0.5,1 (default 2 %…30 %)")
     ] = None,
     base: Annotated[
-        Path | None, typer.Option(help="encoder folder; default: the rebuilt e5 in the model store")
+        Path | None,
+        typer.Option(help="any local Hugging Face encoder folder; default: the rebuilt e5 in the model store"),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="output folder; default: <model_store>/al-sim/<time>")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
@@ -70,6 +71,7 @@ def al_sim(
 
     from streamproc_models.active_learning.report import markdown, write_outputs
     from streamproc_models.encoder import ensure_encoder
+    from streamproc_models.encoder_choice import base_profile, describe_base
 
     settings = load_settings()
     sets = study_sets(settings.tasks, settings.data_dir)
@@ -83,6 +85,8 @@ def al_sim(
     if threads:
         torch.set_num_threads(threads)
     base_dir = base or ensure_encoder(settings.model_store)
+    profile, source = base_profile(base_dir)
+    console.print(describe_base(base_dir, profile, source), markup=False, soft_wrap=True)
     sim = SimSettings(c=c, loss_target=loss_target)
     if full:
         sim = replace(sim, checkpoints=FULL_CHECKPOINTS)
@@ -103,13 +107,14 @@ def al_sim(
     if fine_tune:
         from streamproc_models.active_learning.fine_tune import run_fine_tune_study
 
-        result = run_fine_tune_study(sets, names, strategies, seed_list, sim, base_dir, pool_limit)
+        result = run_fine_tune_study(sets, names, strategies, seed_list, sim, base_dir, pool_limit, profile=profile)
     else:
         from streamproc_models.active_learning.study import run_study
         from streamproc_models.active_learning.study_sets import prepared_sets
 
         cache = settings.model_store / "al-features" / Path(base_dir).name
-        result = run_study(prepared_sets(sets, names, base_dir, cache, pool_limit), strategies, seed_list, sim)
+        prepared = prepared_sets(sets, names, base_dir, cache, pool_limit, profile)
+        result = run_study(prepared, strategies, seed_list, sim)
     console.print(markdown(result), markup=False, soft_wrap=True)
     written = write_outputs(result, out_dir)
     console.print(f"written: {', '.join(str(p) for p in written)}", soft_wrap=True, markup=False)

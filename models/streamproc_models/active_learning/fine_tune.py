@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from streamproc.inference.encoder_profile import EncoderProfile
 from streamproc.inference.multihead import MultiHeadClassifier, pool
+from streamproc.inference.truncation import token_ids
 from streamproc_models.active_learning.data_sets import StudySet, load_study_set
 from streamproc_models.active_learning.features import default_layers
 from streamproc_models.active_learning.settings import SimSettings
@@ -23,6 +25,7 @@ from streamproc_models.active_learning.simulate import checkpoint_sizes, seed_se
 from streamproc_models.active_learning.strategies import STRATEGIES, Scores
 from streamproc_models.active_learning.study import run_study
 from streamproc_models.data import sample
+from streamproc_models.encoder_choice import base_profile
 from streamproc_models.training.batching import collate, sorted_batches
 from streamproc_models.training.hyperparameters import Hyperparameters
 from streamproc_models.training.loop import TaskData, fit
@@ -45,6 +48,7 @@ class FineTuneSet:
     base: Path
     pad_id: int
     hp: Hyperparameters
+    profile: EncoderProfile
 
     @property
     def pool_size(self) -> int:
@@ -53,18 +57,26 @@ class FineTuneSet:
 
 
 def load_fine_tune_set(
-    sets: dict[str, StudySet], name: str, base: Path, pool_limit: int | None, hp: Hyperparameters
+    sets: dict[str, StudySet],
+    name: str,
+    base: Path,
+    pool_limit: int | None,
+    hp: Hyperparameters,
+    profile: EncoderProfile | None = None,
 ) -> FineTuneSet:
-    """Tokenize a study set for fine-tuning (pool sampled to `pool_limit`, default `DEFAULT_POOL`)."""
+    """Tokenize a study set for fine-tuning (pool sampled to `pool_limit`, default `DEFAULT_POOL`), the texts read
+    as `profile` says (chosen from `base` when not given)."""
     pool, val = load_study_set(sets, name)
     pool = sample(pool, pool_limit or DEFAULT_POOL, 7)
     _, tokenizer = load_base(base)
+    profile = profile or base_profile(base, tokenizer=tokenizer)[0]
+    max_length = profile.cap(hp.max_length)
     labels = pool.label_names()
     index = {label: i for i, label in enumerate(labels)}
     kept = [i for i, label in enumerate(val.labels) if label in index]
 
     def ids(texts: list[str]) -> list[list[int]]:
-        return tokenizer(texts, truncation=True, max_length=hp.max_length)["input_ids"]
+        return token_ids(tokenizer, texts, max_length, "head", profile.input_prefix)
 
     return FineTuneSet(
         name,
@@ -76,6 +88,7 @@ def load_fine_tune_set(
         base,
         tokenizer.pad_token_id,
         hp,
+        profile,
     )
 
 
@@ -84,7 +97,7 @@ def train_round(data: FineTuneSet, labeled: np.ndarray, seed: int) -> tuple[Mult
     torch.manual_seed(seed)
     encoder, _ = load_base(data.base)
     layers = default_layers(encoder.config.num_hidden_layers)
-    model = MultiHeadClassifier(encoder, {TASK: data.labels}, loss_head_layers=layers)
+    model = MultiHeadClassifier(encoder, {TASK: data.labels}, loss_head_layers=layers, profile=data.profile)
     if data.hp.freeze_embeddings:
         encoder.get_input_embeddings().weight.requires_grad_(False)
     task = TaskData(
@@ -150,10 +163,11 @@ def run_fine_tune_study(
     base: Path,
     pool_limit: int | None,
     hp: Hyperparameters | None = None,
+    profile: EncoderProfile | None = None,
 ) -> dict:
     """The study with fine-tuning per round; same result layout as the frozen-feature study."""
     hp = hp or Hyperparameters(epochs=2, batch_size=16, max_length=64, patience=1)
-    sets = [load_fine_tune_set(study, name, base, pool_limit, hp) for name in names]
+    sets = [load_fine_tune_set(study, name, base, pool_limit, hp, profile) for name in names]
     result = run_study(sets, strategies, seeds, settings, curve=fine_tune_curve, full_pool=fine_tune_full_pool)
     result["settings"]["fine_tune"] = hp.as_dict()
     return result

@@ -73,7 +73,7 @@ def _card(run: RunRecord, model: MultiHeadClassifier) -> dict:
     return {
         "version": run.version,
         "summary": f"{tasks} classifier{'s' if len(model.tasks) > 1 else ''} on one encoder{loss_head}, "
-        f"fine-tuned from {run.base.name} (mean pooling).",
+        f"fine-tuned from {run.base.name} ({'mean' if model.pooling == 'mean' else 'first-token'} pooling).",
         "tasks": model.tasks,
         "loss_head_layers": model.loss_head_layers,
         "metrics": {task: _headline(m) for task, m in run.history.best_metrics.items()},
@@ -103,6 +103,7 @@ def _describe_base(base: Path, model: MultiHeadClassifier) -> dict:
         "layers": config.num_hidden_layers,
         "hidden_size": config.hidden_size,
         "vocab_size": config.vocab_size,
+        "profile": {"pooling": model.pooling, **(model.profile.manifest() if model.profile else {})},
     }
     card = base / "model_card.json"
     if card.is_file():

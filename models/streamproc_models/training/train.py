@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from streamproc.errors import UserError
+from streamproc.inference.encoder_profile import EncoderProfile
 from streamproc.inference.multihead import MultiHeadClassifier, load_encoder
 from streamproc.inference.predictor import resolve_device
 from streamproc.inference.truncation import Truncation, token_ids
 from streamproc_models.data import LabeledSet, sample
+from streamproc_models.encoder_choice import base_profile
 from streamproc_models.model_card import versioned_name
 from streamproc_models.training.hyperparameters import Hyperparameters, resolve_loss_layers
 from streamproc_models.training.loop import TaskData, fit
@@ -44,28 +47,35 @@ def train_model(
     name: str,
     data_files: dict[str, dict[str, Path | None]] | None = None,
     device: str = "auto",
+    profile: EncoderProfile | None = None,
 ) -> Path:
-    """Train a head per entry of `sets` (task -> (train, val)) on the `base` encoder; write the folder."""
+    """Train a head per entry of `sets` (task -> (train, val)) on the `base` encoder; write the folder.
+
+    `profile` is what the recipe assumes about the encoder (pooling, input prefix, positions; recorded in the
+    folder); without one it is chosen from `base`. `hp.max_length` is cut to the encoder's positions.
+    """
     started = time.monotonic()
     version = versioned_name(name)
     if hp.threads:
         torch.set_num_threads(hp.threads)
     torch.manual_seed(hp.seed)
     encoder, tokenizer = load_base(base)
+    profile = profile or base_profile(base, encoder.config, tokenizer)[0]
+    hp = replace(hp, max_length=profile.cap(hp.max_length))
     used = {task: (sample(train, hp.max_train_examples, hp.seed), val) for task, (train, val) in sets.items()}
     labels = {task: _label_set(task, train, val) for task, (train, val) in used.items()}
     model = MultiHeadClassifier(
         encoder,
         labels,
-        pooling="mean",
         loss_head_layers=resolve_loss_layers(hp, encoder.config.num_hidden_layers) or None,
         version=version,
+        profile=profile,
     )
     if hp.freeze_embeddings:
         encoder.get_input_embeddings().weight.requires_grad_(False)
     model.to(resolve_device(device))
     tasks = [
-        _encode(task, labels[task], train, val, tokenizer, hp.max_length, hp.truncation)
+        _encode(task, labels[task], train, val, tokenizer, hp.max_length, hp.truncation, profile.input_prefix)
         for task, (train, val) in used.items()
     ]
     history = fit(model, tasks, hp, tokenizer.pad_token_id)
@@ -90,7 +100,7 @@ def load_base(base: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     base = Path(base).expanduser()
     if not (base / "config.json").is_file():
         raise UserError(f"no base encoder in {base} (expected a Hugging Face model folder): build it or pass --base")
-    encoder = load_encoder(base)  # mean pooling: BERT-type encoders without their pooler layer
+    encoder = load_encoder(base)  # pooled token states: BERT-type encoders without their pooler layer
     tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
     if tokenizer.pad_token_id is None:
         raise UserError(f"the tokenizer in {base} has no padding token")
@@ -115,11 +125,12 @@ def _encode(
     tokenizer: PreTrainedTokenizerBase,
     max_length: int,
     truncation: Truncation,
+    prefix: str = "",
 ) -> TaskData:
     index = {label: i for i, label in enumerate(labels)}
 
     def ids(texts: list[str]) -> list[list[int]]:
-        return token_ids(tokenizer, texts, max_length, truncation)
+        return token_ids(tokenizer, texts, max_length, truncation, prefix)
 
     return TaskData(
         name=task,

@@ -1,4 +1,5 @@
-"""Loading an encoder prints no load report for the pooler weights nothing reads, and still prints any other.
+"""Loading an encoder prints no load report for the weights nothing reads (the pooler, the pre-training heads of hub
+checkpoints), and still prints any other.
 
 The rebuilt e5 folder holds a seeded pooler and the training code builds its encoder without one, so transformers
 printed a `BertModel LOAD REPORT … UNEXPECTED pooler.dense.*` table on every training run, `make demo` and
@@ -12,11 +13,18 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file, save_file
-from transformers import AutoModel, BertModel
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    BertForPreTraining,
+    BertModel,
+    ElectraForPreTraining,
+    RobertaForMaskedLM,
+)
 from transformers.utils import logging as transformers_logging
 
 from streamproc.inference.multihead import load_encoder
-from tests.tiny_models import tiny_config
+from tests.tiny_models import ARCHITECTURES, build_encoder, tiny_config
 
 
 @pytest.fixture(autouse=True)
@@ -51,3 +59,20 @@ def test_any_other_weight_is_still_reported(tmp_path: Path, caplog: pytest.LogCa
     save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
     load_encoder(folder)
     assert "LOAD REPORT" in caplog.text and "embeddings.LayerNorm.weight" in caplog.text and "MISSING" in caplog.text
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_the_pre_training_heads_of_hub_checkpoints_are_not_reported(
+    arch: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """KoELECTRA, KLUE-RoBERTa and KLUE-BERT are published with the heads they were pre-trained with
+    (`discriminator_predictions.*`, `lm_head.*`, `cls.*`): `AutoModel` leaves them out, nothing is wrong."""
+    config = AutoConfig.from_pretrained(build_encoder(tmp_path / "base", arch))
+    pre_training = {"electra": ElectraForPreTraining, "roberta": RobertaForMaskedLM, "bert": BertForPreTraining}[arch]
+    pre_training(config).save_pretrained(tmp_path / "hub")
+    AutoModel.from_pretrained(tmp_path / "hub", local_files_only=True)
+    assert "LOAD REPORT" in caplog.text and "UNEXPECTED" in caplog.text  # the report this is about, visible here
+    caplog.clear()
+    encoder = load_encoder(tmp_path / "hub")
+    assert type(encoder).__name__ == {"electra": "ElectraModel", "roberta": "RobertaModel", "bert": "BertModel"}[arch]
+    assert "LOAD REPORT" not in caplog.text
