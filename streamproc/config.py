@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         0.1, ge=0, le=5, description="least seconds between empty fetches (brokers that answer at once)"
     )
 
+    max_replays: int = Field(
+        3, ge=0, le=1000, description="times `streamproc deadletter replay` sends one record back before refusing it"
+    )
+
     # --- Elasticsearch ---------------------------------------------------------------------------
     es_url: str = "http://127.0.0.1:9200"
     es_username: str | None = None

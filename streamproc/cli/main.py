@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streamproc.cli.deadletter import deadletter_app
 from streamproc.cli.extras import command_name, missing_training_module, training_extra_error
 from streamproc.cli.operate import register as register_operations
 from streamproc.cli.review import review_app
@@ -29,6 +30,7 @@ app = typer.Typer(
 stack_app = typer.Typer(help="The servers: embedded local stand-ins, or provisioning of a real stack.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(review_app, name="review")
+app.add_typer(deadletter_app, name="deadletter")
 console = Console()
 
 

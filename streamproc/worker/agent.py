@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import faust
 from faust.types import EventT
@@ -22,7 +22,7 @@ from streamproc import metrics
 from streamproc.config import Settings
 from streamproc.inference.loader import load_pipeline_predictor
 from streamproc.inference.predictor import Predictor
-from streamproc.ingest.records import RawRecord, SourcePosition
+from streamproc.ingest.records import Header, RawRecord, SourcePosition
 from streamproc.sinks.deadletter_sink import DeadLetterSink
 from streamproc.worker.batch import BatchProcessor, PreparedBatch
 from streamproc.worker.commit import Acknowledge
@@ -96,7 +96,7 @@ async def build_processor(
 def deadletter_sink(app: faust.App, settings: Settings) -> DeadLetterSink:
     """The dead-letter topic, written through the app's producer (acks=all)."""
     return DeadLetterSink(
-        lambda key, value: app.producer.send(settings.topic_deadletter, key, value, None, None, None),
+        lambda key, value, headers: app.producer.send(settings.topic_deadletter, key, value, None, None, headers),
         settings.topic_deadletter,
     )
 
@@ -108,4 +108,11 @@ def raw_record(event: EventT) -> RawRecord:
         value=message.value,
         key=message.key,
         position=SourcePosition(message.topic, message.partition, message.offset),
+        headers=record_headers(message.headers),
     )
+
+
+def record_headers(headers: Any) -> tuple[Header, ...]:
+    """A consumed record's headers as (name, bytes) pairs (aiokafka gives pairs; a null value becomes b"")."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    return tuple((str(name), bytes(value or b"")) for name, value in pairs)
