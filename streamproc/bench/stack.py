@@ -34,6 +34,7 @@ def stack_overrides(work_dir: Path) -> dict[str, object]:
         "consumer_group": "bench",
         "topic_raw": "bench.raw",
         "topic_deadletter": "bench.deadletter",
+        "topic_relabel": "bench.relabel",
         "es_index": "bench-news",
         "review_key_prefix": "bench:review",
     }

@@ -32,7 +32,7 @@ SinceOption = Annotated[
 
 
 def _since(value: str | None) -> datetime | None:
-    from streamproc.deadletter.letters import parse_date
+    from streamproc.dates import parse_date
 
     return parse_date(value, "--since") if value else None
 

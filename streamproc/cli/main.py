@@ -15,6 +15,7 @@ from rich.table import Table
 from streamproc.cli.deadletter import deadletter_app
 from streamproc.cli.extras import command_name, missing_training_module, training_extra_error
 from streamproc.cli.operate import register as register_operations
+from streamproc.cli.relabel import register as register_relabel
 from streamproc.cli.review import review_app
 from streamproc.cli.safe_text import plain, printable
 from streamproc.config import Settings, load_settings
@@ -179,6 +180,7 @@ def demo(
 
 
 register_operations(app)
+register_relabel(app)
 
 
 def _register_plugin_commands() -> None:

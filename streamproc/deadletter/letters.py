@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -73,15 +73,6 @@ class StoredLetter:
         if not self.truncated and hashlib.sha256(copy).hexdigest() != self.envelope.get("original_sha256"):
             return None
         return copy
-
-
-def parse_date(value: str, option: str) -> datetime:
-    """An ISO 8601 date or time; without a time zone it is UTC. Raises `UserError` naming the option."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"{option} takes a date such as 2026-11-01 or 2026-11-01T09:00+09:00, got {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def parse_letter_id(value: str) -> tuple[int, int]:
