@@ -100,7 +100,9 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path("../shared/data"), description="labeled TSV sets used to build default models")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    torch_threads: int | None = Field(None, ge=1, description="CPU threads for inference; default: torch's")
+    torch_threads: int | None = Field(
+        None, ge=1, description="CPU threads for inference; default: every usable core (cores / N under --processes N)"
+    )
     max_tokens: int = Field(256, ge=8, le=4096)
     batch_size: int = Field(32, ge=1, le=4096)
     batch_max_wait: float = Field(0.5, gt=0, le=60, description="seconds to wait for a batch to fill")

@@ -129,8 +129,19 @@ def stack_status() -> None:
 
 
 @app.command()
-def worker() -> None:
-    """Run a worker: consume `news.raw`, classify, index, queue for review. Stop with Ctrl-C."""
+def worker(
+    processes: Annotated[
+        int, typer.Option(min=1, max=64, help="worker processes on this host, in one consumer group")
+    ] = 1,
+) -> None:
+    """Run a worker: consume `news.raw` (and `news.relabel`), classify, index, queue for review. Stop with Ctrl-C."""
+    if processes > 1:
+        from streamproc.health import check_all
+        from streamproc.worker.processes import run_worker_processes
+
+        settings = load_settings()
+        check_all(settings)
+        raise typer.Exit(run_worker_processes(settings, processes, console.print))
     from streamproc.worker.start import run_worker
 
     run_worker(load_settings(), console.print)

@@ -54,6 +54,15 @@ class RelabelCounts:
         return {name: getattr(self, name) for name in names}
 
 
+@dataclass
+class PreparedRelabel:
+    """A relabel batch read and classified, not yet written."""
+
+    counts: RelabelCounts = field(default_factory=RelabelCounts)  # documents already settled (current, missing, ...)
+    actions: list[dict[str, Any]] = field(default_factory=list)  # the conditional partial updates
+    changes: dict[str, list[str]] = field(default_factory=dict)  # id -> tasks whose label changed
+
+
 def serving_versions(predictor: Predictor, settings: Settings) -> dict[str, str]:
     """Task -> version the predictor serves, for the task file's tasks it has a head for."""
     return {task: predictor.versions[task] for task in settings.tasks.names if task in predictor.tasks}
@@ -79,10 +88,21 @@ class Relabeler:
         threshold: float,
         wait_turn: Callable[[], Awaitable[None]] | None = None,
     ) -> RelabelCounts:
-        """Relabel the items' documents with `predictor`; `wait_turn` is awaited just before the models run (the
-        worker's live batches go first). Raises `TransientSinkError` when Elasticsearch should be retried (the
-        whole batch again: documents already updated are then skipped as current)."""
-        counts = RelabelCounts()
+        """`prepare`, then `store`."""
+        return await self.store(await self.prepare(items, predictor, threshold, wait_turn))
+
+    async def prepare(
+        self,
+        items: Sequence[WorkItem],
+        predictor: Predictor,
+        threshold: float,
+        wait_turn: Callable[[], Awaitable[None]] | None = None,
+    ) -> PreparedRelabel:
+        """Read the items' documents and classify the ones not on `predictor`'s versions; nothing is written.
+        `wait_turn` is awaited just before the models run (the worker's live batches go first). Raises
+        `TransientSinkError` when Elasticsearch should be retried."""
+        prepared = PreparedRelabel()
+        counts = prepared.counts
         serving = serving_versions(predictor, self.settings)
         ids = list(dict.fromkeys(item.id for item in items))
         todo: list[tuple[str, dict[str, Any], int, int]] = []  # id, source, seq_no, primary_term
@@ -94,20 +114,19 @@ class Relabeler:
             else:
                 todo.append((doc["_id"], doc["_source"], doc["_seq_no"], doc["_primary_term"]))
         if not todo:
-            return counts
+            return prepared
         if wait_turn is not None:
             await wait_turn()
         texts = [stored_text(source) for _, source, _, _ in todo]
         outcomes = await classify_guarded(self.settings, predictor, texts, self.executor)
         at = datetime.now(UTC)
-        actions, changes = [], {}
         for (doc_id, source, seq_no, term), outcome in zip(todo, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 log.warning("relabel: the models failed on %s (%r); left as it is", doc_id, outcome)
                 counts.failed += 1
                 continue
             doc = relabel_update(source, outcome, serving, threshold, at)
-            actions.append(
+            prepared.actions.append(
                 {
                     "_op_type": "update",
                     "_index": self.settings.es_index,
@@ -117,9 +136,18 @@ class Relabeler:
                     "if_primary_term": term,
                 }
             )
-            changes[doc_id] = [t for t in stale_tasks(source, serving) if previous_label(source, t) != doc[t]["label"]]
-        refused = await self._write(actions)
-        for doc_id, changed in changes.items():
+            changed = [t for t in stale_tasks(source, serving) if previous_label(source, t) != doc[t]["label"]]
+            prepared.changes[doc_id] = changed
+        return prepared
+
+    async def store(self, prepared: PreparedRelabel) -> RelabelCounts:
+        """Write the prepared updates (each on the condition that the document did not change since it was read)
+        and count the outcomes. Raises `TransientSinkError` when Elasticsearch should be retried: retry with
+        `prepare` again, which finds the documents already written on their versions."""
+        counts = RelabelCounts()
+        counts.add(prepared.counts)
+        refused = await self._write(prepared.actions)
+        for doc_id, changed in prepared.changes.items():
             status = refused.get(doc_id)
             if status is None:
                 counts.relabeled += 1
