@@ -57,10 +57,17 @@ class Settings(BaseSettings):
     consumer_group: str = Field("streamproc", min_length=1, description="Kafka consumer group / Faust app id")
     topic_raw: str = Field("news.raw", min_length=1)
     topic_deadletter: str = Field("news.deadletter", min_length=1)
+    topic_relabel: str = Field(
+        "news.relabel", min_length=1, description="relabel work items (article ids), consumed after news.raw"
+    )
     topic_partitions: int = Field(4, ge=1, le=1024)
     topic_replication: int = Field(1, ge=1, le=16)
     kafka_empty_fetch_floor: float = Field(
         0.1, ge=0, le=5, description="least seconds between empty fetches (brokers that answer at once)"
+    )
+
+    max_replays: int = Field(
+        3, ge=0, le=1000, description="times `streamproc deadletter replay` sends one record back before refusing it"
     )
 
     # --- Elasticsearch ---------------------------------------------------------------------------
@@ -114,7 +121,9 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path("../shared/data"), description="labeled TSV sets used to build default models")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    torch_threads: int | None = Field(None, ge=1, description="CPU threads for inference; default: torch's")
+    torch_threads: int | None = Field(
+        None, ge=1, description="CPU threads for inference; default: every usable core (cores / N under --processes N)"
+    )
     max_tokens: int = Field(256, ge=8, le=4096)
     batch_size: int = Field(32, ge=1, le=4096)
     batch_max_wait: float = Field(0.5, gt=0, le=60, description="seconds to wait for a batch to fill")
@@ -175,6 +184,18 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field("text", description="worker log lines as text or one JSON object each")
     model_poll_seconds: float = Field(
         5.0, gt=0, description="how often a worker checks whether another model version was promoted"
+    )
+    relabel_batch_size: int | None = Field(
+        None, ge=1, le=4096, description="stored articles per relabel batch; default: batch_size"
+    )
+    relabel_max_live_lag: int | None = Field(
+        None,
+        ge=0,
+        description="relabeling waits while the live consumer group's lag on news.raw is above this many records; "
+        "default: 2 x batch_size",
+    )
+    relabel_after_promotion: bool = Field(
+        False, description="when a worker switches to a promoted model, queue the relabel of the stored articles"
     )
 
     # --- Local stack -----------------------------------------------------------------------------
@@ -243,6 +264,16 @@ class Settings(BaseSettings):
     def host_names(self, bind_host: str) -> frozenset[str]:
         """The `Host` names a web server bound to `bind_host` answers to (`streamproc.hosts`)."""
         return allowed_host_names(self.allowed_hosts.split(",") if self.allowed_hosts else (), bind_host)
+
+    @property
+    def relabel_batch(self) -> int:
+        """Stored articles per relabel batch."""
+        return self.relabel_batch_size or self.batch_size
+
+    @property
+    def relabel_lag_limit(self) -> int:
+        """Live lag (records) above which relabeling waits."""
+        return self.relabel_max_live_lag if self.relabel_max_live_lag is not None else 2 * self.batch_size
 
     def bootstrap_list(self) -> list[str]:
         """Kafka bootstrap servers as a list."""

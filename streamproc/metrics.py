@@ -48,6 +48,14 @@ SINK_RETRIES = Counter("streamproc_sink_retries", "Failed sink calls that were r
 DEAD_LETTERS = Counter("streamproc_dead_letters", "Records refused, by reason", ["reason"])
 REVIEW_QUEUED = Counter("streamproc_review_queued", "Articles newly put on the review queue by this worker")
 REVIEW_DEPTH = Gauge("streamproc_review_queue_depth", "Articles waiting on the review queue (all workers)")
+RELABELED = Counter(
+    "streamproc_relabel_documents",
+    "Stored documents a relabel batch handled, by outcome (relabeled, current, missing, conflict, failed)",
+    ["outcome"],
+)
+RELABEL_CHANGED = Counter("streamproc_relabel_label_changes", "Relabeled documents whose label changed", ["task"])
+RELABEL_PAUSED = Gauge("streamproc_relabel_paused", "1 while relabeling waits for the live group's lag to come down")
+RELABEL_PAUSED_SECONDS = Counter("streamproc_relabel_paused_seconds", "Seconds relabeling waited for live traffic")
 MODEL = Info("streamproc_model", "Model version per task in use by this worker")
 AUDIT_ACCURACY = Gauge(
     "streamproc_audit_accuracy",
@@ -86,6 +94,14 @@ def observe_batch(records: int, indexed: int, queued: int, dead_letter_reasons: 
     REVIEW_QUEUED.inc(queued)
     for reason in dead_letter_reasons:
         DEAD_LETTERS.labels(reason).inc()
+
+
+def observe_relabel(outcomes: Mapping[str, int], changed: Mapping[str, int]) -> None:
+    """Count one relabel batch: documents per outcome, label changes per task."""
+    for outcome, count in outcomes.items():
+        RELABELED.labels(outcome).inc(count)
+    for task, count in changed.items():
+        RELABEL_CHANGED.labels(task).inc(count)
 
 
 @contextmanager

@@ -51,6 +51,7 @@ def stack_env(noida: Noida, valkey: Valkey, tiny_model_dir: Path, tmp_path: Path
         "STREAMPROC_REDIS_URL": f"redis://127.0.0.1:{valkey.port}/0",
         "STREAMPROC_TOPIC_RAW": f"{name}.raw",
         "STREAMPROC_TOPIC_DEADLETTER": f"{name}.deadletter",
+        "STREAMPROC_TOPIC_RELABEL": f"{name}.relabel",
         "STREAMPROC_TOPIC_PARTITIONS": "3",
         "STREAMPROC_ES_INDEX": f"{name}-news",
         "STREAMPROC_CONSUMER_GROUP": f"{name}-group",

@@ -72,7 +72,7 @@ def run_pipeline_bench(options: BenchOptions) -> dict:
     """Every figure of the benchmark as one JSON-ready dict."""
     texts = bench_texts(options.data_dir, options.n, options.length)
     result: dict = {"options": _options_json(options), "started": datetime.now().isoformat(timespec="seconds")}
-    result["raw_model"] = _raw_model(options, texts)
+    result["raw_model"] = raw_model(options, texts)
     with tempfile.TemporaryDirectory(prefix="streamproc-bench-") as work:
         overrides = {**stack_overrides(Path(work)), **options.overrides()}
         stack = BenchStack(overrides)
@@ -99,7 +99,7 @@ def _options_json(options: BenchOptions) -> dict:
     return json.loads(json.dumps(values, default=str))
 
 
-def _raw_model(options: BenchOptions, texts: list[tuple[str, str]]) -> dict:
+def raw_model(options: BenchOptions, texts: list[tuple[str, str]]) -> dict:
     """`classify` on batches of `batch_size`, in this process, as the worker calls it (median of repeats)."""
     settings = load_settings(**options.overrides())
     predictor = load_pipeline_predictor(settings)
@@ -131,7 +131,7 @@ def _text(pair: tuple[str, str]) -> str:
     return f"{title}\n{body}" if body else title
 
 
-class _Publisher:
+class Publisher:
     """Publishes bench articles and waits until Elasticsearch holds them."""
 
     def __init__(self, settings: Settings) -> None:
@@ -169,6 +169,19 @@ class _Publisher:
                 raise TimeoutError(f"the worker did not index {self.sent} articles in {timeout:.0f}s")
             time.sleep(0.05)
 
+    def wait_indexed_ids(self, prefix: str, n: int, timeout: float = 900.0) -> float:
+        """Block until the index holds `n` articles whose id starts with `prefix-`; returns when that was seen."""
+        self.producer.flush()
+        deadline = time.monotonic() + timeout
+        query = {"prefix": {"id": f"{prefix}-"}}
+        while True:
+            self.es.indices.refresh(index=self.settings.es_index)
+            if int(self.es.count(index=self.settings.es_index, query=query)["count"]) >= n:
+                return time.perf_counter()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the worker did not index {n} articles {prefix}-* in {timeout:.0f}s")
+            time.sleep(0.05)
+
     def latencies(self, prefix: str, n: int) -> list[float]:
         """Seconds from publish to the document being built, for the `n` stamped articles of `paced(prefix)`."""
         ids = [f"{prefix}-{i:06d}-000000" for i in range(n)]
@@ -191,7 +204,7 @@ def _pipeline(
     options: BenchOptions, settings: Settings, overrides: dict, texts: list[tuple[str, str]], work: Path
 ) -> dict:
     worker = WorkerProcess(overrides, work / "worker.log")
-    publisher = _Publisher(settings)
+    publisher = Publisher(settings)
     worker.start()
     try:
         publisher.send(texts[: options.batch_size], "warmup")
@@ -222,7 +235,7 @@ def _pipeline(
             publisher.paced([texts[i % len(texts)] for i in range(count)], prefix, offered)
             publisher.wait_indexed()
             delays = publisher.latencies(prefix, count)
-            latency.append({"load": load, "offered_per_second": round(offered, 2), **_percentiles(delays)})
+            latency.append({"load": load, "offered_per_second": round(offered, 2), **percentiles(delays)})
         return {
             "seconds": [round(s, 3) for s in capacity],
             "articles_per_second": round(rate, 2),
@@ -259,7 +272,7 @@ def _idle_cpu(pid: int, seconds: float = 5.0) -> float:
     return round(100 * (sum(s for _, s in thread_cpu(pid).values()) - before) / seconds, 1)
 
 
-def _percentiles(seconds: list[float]) -> dict:
+def percentiles(seconds: list[float]) -> dict:
     values = np.array(seconds)
     return {
         "n": len(values),
@@ -269,7 +282,7 @@ def _percentiles(seconds: list[float]) -> dict:
 
 def _naive(options: BenchOptions, settings: Settings, texts: list[tuple[str, str]]) -> dict:
     topic = f"{settings.topic_raw}.naive"
-    publisher = _Publisher(settings)
+    publisher = Publisher(settings)
     try:
         publisher.send(texts[: options.naive_n], "naive", topic=topic)
         publisher.producer.flush()

@@ -34,6 +34,7 @@ def stack_overrides(work_dir: Path) -> dict[str, object]:
         "consumer_group": "bench",
         "topic_raw": "bench.raw",
         "topic_deadletter": "bench.deadletter",
+        "topic_relabel": "bench.relabel",
         "es_index": "bench-news",
         "review_key_prefix": "bench:review",
     }
@@ -65,9 +66,11 @@ class BenchStack:
 class WorkerProcess:
     """`python -m streamproc worker` with the bench settings, its log in a file."""
 
-    def __init__(self, overrides: dict[str, object], log_path: Path) -> None:
+    def __init__(self, overrides: dict[str, object], log_path: Path, module: str = "streamproc") -> None:
+        """`module`: what `python -m` runs (`streamproc.bench.null_worker` for the null-model benchmark)."""
         self.env = environment(overrides)
         self.log_path = log_path
+        self.command = [sys.executable, "-m", module, *(["worker"] if module == "streamproc" else [])]
         self.process: subprocess.Popen | None = None
 
     @property
@@ -79,9 +82,7 @@ class WorkerProcess:
     def start(self, timeout: float = 300.0) -> None:
         """Start and wait until Faust reports the worker ready."""
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "streamproc", "worker"], stdout=log, stderr=subprocess.STDOUT, env=self.env
-            )
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + timeout
         while "Worker]: Ready" not in self.log():
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -12,9 +12,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streamproc.cli.deadletter import deadletter_app
 from streamproc.cli.extras import command_name, missing_training_module, training_extra_error
 from streamproc.cli.operate import register as register_operations
 from streamproc.cli.quality import quality
+from streamproc.cli.relabel import register as register_relabel
 from streamproc.cli.review import review_app
 from streamproc.cli.safe_text import plain, printable
 from streamproc.config import Settings, load_settings
@@ -30,6 +32,7 @@ app = typer.Typer(
 stack_app = typer.Typer(help="The servers: embedded local stand-ins, or provisioning of a real stack.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(review_app, name="review")
+app.add_typer(deadletter_app, name="deadletter")
 console = Console()
 
 
@@ -127,8 +130,19 @@ def stack_status() -> None:
 
 
 @app.command()
-def worker() -> None:
-    """Run a worker: consume `news.raw`, classify, index, queue for review. Stop with Ctrl-C."""
+def worker(
+    processes: Annotated[
+        int, typer.Option(min=1, max=64, help="worker processes on this host, in one consumer group")
+    ] = 1,
+) -> None:
+    """Run a worker: consume `news.raw` (and `news.relabel`), classify, index, queue for review. Stop with Ctrl-C."""
+    if processes > 1:
+        from streamproc.health import check_all
+        from streamproc.worker.processes import run_worker_processes
+
+        settings = load_settings()
+        check_all(settings)
+        raise typer.Exit(run_worker_processes(settings, processes, console.print))
     from streamproc.worker.start import run_worker
 
     run_worker(load_settings(), console.print)
@@ -181,6 +195,7 @@ def demo(
 
 register_operations(app)
 app.command("quality")(quality)
+register_relabel(app)
 
 
 def _register_plugin_commands() -> None:

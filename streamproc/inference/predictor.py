@@ -7,8 +7,6 @@ Two folder formats are accepted:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from streamproc.inference.encoder_profile import max_positions, served_profile
 from streamproc.inference.multihead import MultiHeadClassifier, is_multihead_dir, read_manifest
 from streamproc.inference.precision import Precision, quantize_int8, weight_dtype
 from streamproc.inference.truncation import LEGACY_TRUNCATION, Truncation, check_truncation, token_ids
+from streamproc.inference.versions import folder_version
 
 CHUNK_SIZE = CPU_MAX_ITEMS  # texts per forward pass on CPU (see `batching.chunk_limits`)
 
@@ -155,7 +154,7 @@ class SequenceClassifierPredictor(_TorchPredictor):
         super().__init__(AutoTokenizer.from_pretrained(directory, local_files_only=True), device, limit, batch_size)
         id2label = model.config.id2label
         self.tasks = {task: [id2label[i] for i in range(len(id2label))]}
-        self.versions = {task: _folder_version(directory)}
+        self.versions = {task: folder_version(directory)}
 
     @torch.inference_mode()
     def predict(self, texts: list[str]) -> Predictions:
@@ -213,14 +212,3 @@ def position_limit(config, max_tokens: int) -> int:
     """`max_tokens`, capped at what the model's position embeddings can take (RoBERTa-style ids start at 2)."""
     positions = max_positions(config)
     return max_tokens if positions is None else min(max_tokens, positions)
-
-
-def _folder_version(directory: Path) -> str:
-    """`version` from the folder's model card, else its name and a short hash of its config."""
-    card = directory / "model_card.json"
-    if card.is_file():
-        version = json.loads(card.read_text()).get("version")
-        if version:
-            return str(version)
-    digest = hashlib.sha256((directory / "config.json").read_bytes()).hexdigest()[:8]
-    return f"{directory.name}@{digest}"

@@ -26,13 +26,29 @@ class SourcePosition:
     offset: int
 
 
+# A Kafka record header: name and value bytes, as the clients give them.
+Header = tuple[str, bytes]
+# How many times `streamproc deadletter replay` sent this record back to the raw topic (ASCII digits). The
+# worker copies it onto the dead letter the record may become again, so the count survives each round.
+REPLAYS_HEADER = "streamproc-replays"
+
+
 @dataclass(frozen=True)
 class RawRecord:
-    """A Kafka record as received: bytes, key and position."""
+    """A Kafka record as received: bytes, key, position and headers."""
 
     value: bytes | None
     key: bytes | None
     position: SourcePosition
+    headers: tuple[Header, ...] = ()
+
+    def header(self, name: str) -> bytes | None:
+        """The value of the last header called `name`, or None."""
+        found = None
+        for key, value in self.headers:
+            if key == name:
+                found = value
+        return found
 
 
 @dataclass(frozen=True)

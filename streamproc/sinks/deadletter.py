@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from streamproc.ingest.records import DeadLetter, Rejection, SourcePosition
+from streamproc.ingest.records import REPLAYS_HEADER, DeadLetter, Header, Rejection, SourcePosition
 
 # Kafka's default request and record limits are 1 MiB (producer `max_request_size`, broker `message.max.bytes`);
 # half of it leaves room for the record and batch headers and keeps the dead-letter topic light.
@@ -27,13 +27,20 @@ def deadletter_key(key: bytes | None) -> bytes | None:
     return key if key is None or len(key) <= MAX_KEY_BYTES else None
 
 
-def deadletter_records(letters: Sequence[DeadLetter]) -> list[tuple[bytes | None, bytes]]:
-    """The dead-letter topic's (key, value) records for `letters`, in order."""
+def deadletter_headers(letter: DeadLetter) -> list[Header]:
+    """The dead letter's Kafka headers: the original's replay count when it has one (and nothing else: other
+    headers could push the envelope over the record limit)."""
+    replays = letter.record.header(REPLAYS_HEADER)
+    return [(REPLAYS_HEADER, replays[:32])] if replays is not None else []
+
+
+def deadletter_records(letters: Sequence[DeadLetter]) -> list[tuple[bytes | None, bytes, list[Header]]]:
+    """The dead-letter topic's (key, value, headers) records for `letters`, in order."""
     out = []
     for letter in letters:
         record = letter.record
         value = deadletter_record(record.value, record.key, letter.rejection, record.position)
-        out.append((deadletter_key(record.key), value))
+        out.append((deadletter_key(record.key), value, deadletter_headers(letter)))
     return out
 
 

@@ -13,12 +13,13 @@ from typing import Any
 
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
+from streamproc.ingest.records import Header
 from streamproc.sinks.deadletter import deadletter_records
 from streamproc.sinks.outgoing import OutgoingBatch
 from streamproc.sinks.retry import PermanentSinkError, TransientSinkError
 
-# (key, value) -> a coroutine that queues the record and returns the future of its delivery
-Send = Callable[[bytes | None, bytes], Awaitable[Awaitable[Any]]]
+# (key, value, headers) -> a coroutine that queues the record and returns the future of its delivery
+Send = Callable[[bytes | None, bytes, list[Header]], Awaitable[Awaitable[Any]]]
 
 
 class DeadLetterSink:
@@ -39,7 +40,7 @@ class DeadLetterSink:
             return
         records = deadletter_records(batch.dead_letters)
         try:
-            deliveries = [await self.send(key, value) for key, value in records]
+            deliveries = [await self.send(key, value, headers) for key, value, headers in records]
             await asyncio.gather(*deliveries)
         except Exception as exc:
             classified = classify_kafka_error(exc)

@@ -132,7 +132,17 @@ def document_model(names: tuple[str, ...]) -> type[EnrichedArticle]:
         corrected=(bool, False),  # the decision was changed (`review relabel`, undo) after it was first taken
         **per_task,
     )
+    relabel = create_model(
+        "Relabel",
+        __base__=_Model,
+        __doc__="What `streamproc relabel` last changed: when, and per relabeled task the label and version before "
+        "(null when the task had no answer). The worker's own writes reset it to null.",
+        at=(Timestamp, ...),
+        previous=(dict[task, Keyword | None], ...),
+        previous_versions=(dict[task, Keyword], ...),
+    )
     fields: dict[str, Any] = {
+        "relabel": (relabel | None, None),
         "uncertainty": (uncertainty, ...),
         "model_versions": (dict[task, Keyword], ...),
         "review": (review | None, None),

@@ -12,11 +12,11 @@ from streamproc.sinks.index_template import index_template
 
 
 def create_topics(settings: Settings) -> list[str]:
-    """Create the raw and dead-letter topics; grow their partitions up to the configured count."""
+    """Create the raw, dead-letter and relabel topics; grow their partitions up to the configured count."""
     admin = KafkaAdminClient(**kafka_python_options(settings), request_timeout_ms=15000)
     done = []
     try:
-        for name in (settings.topic_raw, settings.topic_deadletter):
+        for name in (settings.topic_raw, settings.topic_deadletter, settings.topic_relabel):
             try:
                 admin.create_topics(
                     [NewTopic(name, settings.topic_partitions, settings.topic_replication)], timeout_ms=15000

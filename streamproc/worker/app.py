@@ -1,4 +1,5 @@
-"""The Faust app: its options, the raw topic, the monitoring, and the batch agent (`agent.py`)."""
+"""The Faust app: its options, the raw topic, the monitoring, the batch agent (`agent.py`) and the relabel agent
+(`relabel_agent.py`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from streamproc.worker.fetch_pacing import pace_empty_fetches
 from streamproc.worker.logs import worker_logging_config
 from streamproc.worker.monitor import host_check, install_monitoring
 from streamproc.worker.offsets import worker_data_dir
+from streamproc.worker.relabel_agent import add_relabel_agent, relabel_topic
 
 
 def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.App:
@@ -22,7 +24,8 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> faust.
     pace_empty_fetches(settings.kafka_empty_fetch_floor)  # no busy fetch loop on brokers that do not long-poll
     app = faust.App(settings.consumer_group, **faust_options(settings))
     install_monitoring(app, settings)
-    add_batch_agent(app, settings, raw_topic(app, settings), predictor)
+    serving = add_batch_agent(app, settings, raw_topic(app, settings), predictor)
+    add_relabel_agent(app, settings, relabel_topic(app, settings), serving)
     return app
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from streamproc import metrics
 from streamproc.config import Settings
 from streamproc.connections import async_elasticsearch_client, async_redis_client
-from streamproc.inference.classify import Classification, classify
+from streamproc.inference.classify import Classification
+from streamproc.inference.guarded import CANARY_TEXT, ModelFailure, classify_guarded
 from streamproc.inference.predictor import Predictor
 from streamproc.ingest.article import Article
 from streamproc.ingest.records import DeadLetter, RawRecord, Rejection
@@ -36,11 +37,7 @@ from streamproc.sinks.retry import retry_until_done
 from streamproc.worker.commit import Acknowledge, close_all, commit_batch
 
 log = logging.getLogger(__name__)
-CANARY_TEXT = "streamproc canary: 정부가 오늘 새 예산안을 발표했다."
-
-
-class ModelFailure(RuntimeError):
-    """The models fail on any input: a fault of the worker, not of the articles."""
+__all__ = ["CANARY_TEXT", "BatchProcessor", "ModelFailure", "PreparedBatch", "parse_batch"]
 
 
 @dataclass
@@ -173,33 +170,9 @@ class BatchProcessor:
             log.warning("label-mix watch skipped a window: %s", exc)
 
     async def _classify(self, texts: list[str]) -> Sequence[Classification | Exception]:
-        """Classify a batch; when that fails, one text at a time, so one poison article cannot stop the rest.
-
-        If even the canary text fails, the models (not the input) are broken: `ModelFailure` is raised.
-        """
-        try:
-            return await self._run_models(texts)
-        except Exception:
-            log.exception("the models failed on a batch of %d; retrying one article at a time", len(texts))
-        outcomes: list[Classification | Exception] = []
-        for text in texts:
-            try:
-                outcomes.extend(await self._run_models([text]))
-            except Exception as exc:
-                outcomes.append(exc)
-        if any(isinstance(outcome, Exception) for outcome in outcomes):
-            try:
-                await self._run_models([CANARY_TEXT])
-            except Exception as exc:
-                raise ModelFailure(f"the models fail even on a canary text: {exc!r}") from exc
-        return outcomes
-
-    async def _run_models(self, texts: list[str]) -> list[Classification]:
-        loop = asyncio.get_running_loop()
-        strategy = self.settings.uncertainty_strategy
-        tasks, reviewed = self.tasks.names, self.tasks.reviewed
-        with metrics.inference_timer():
-            return await loop.run_in_executor(self.executor, classify, self.predictor, texts, strategy, tasks, reviewed)
+        """Classify a batch (`classify_guarded`: one text at a time when the batch fails; `ModelFailure` when even
+        the canary text fails)."""
+        return await classify_guarded(self.settings, self.predictor, texts, self.executor)
 
     async def _enrich(self, prepared: PreparedBatch, backoff: tuple[float, float]) -> list[Enriched]:
         uncertainties = [classification.max_uncertainty for *_, classification in prepared.classified]

@@ -47,6 +47,7 @@ class ModelWatch:
         self._loading: asyncio.Future[Predictor] | None = None
         self._loading_target: Path | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
+        self._closed = False
 
     def _target(self) -> Path | None:
         if self.link is None:
@@ -60,6 +61,8 @@ class ModelWatch:
         """The predictor for the next batch (never waits for a load in progress)."""
         if self._loading is not None and self._loading.done():
             self._finish()
+        if self._closed:
+            return self.predictor
         if self._loading is None and self.link is not None and time.monotonic() >= self._next_check:
             self._next_check = time.monotonic() + self.settings.model_poll_seconds
             target = self._target()
@@ -69,6 +72,11 @@ class ModelWatch:
                 pinned = self.settings.model_copy(update={"multitask_model_dir": target})
                 self._loading = asyncio.get_running_loop().run_in_executor(self._thread, self.load, pinned)
         return self.predictor
+
+    @property
+    def loading(self) -> bool:
+        """Whether a promoted version is being loaded now."""
+        return self._loading is not None and not self._loading.done()
 
     def _finish(self) -> None:
         assert self._loading is not None
@@ -90,5 +98,6 @@ class ModelWatch:
         return ", ".join(f"{task}={version}" for task, version in self.predictor.versions.items())
 
     def close(self) -> None:
-        """Stop the loader thread (a load in progress is abandoned)."""
+        """Stop the loader thread (a load in progress is abandoned); `current` keeps the serving model."""
+        self._closed = True
         self._thread.shutdown(wait=False, cancel_futures=True)

@@ -19,8 +19,8 @@ def test_each_letter_becomes_one_record_in_order() -> None:
         ),
     ]
     records = deadletter_records(letters)
-    assert [key for key, _ in records] == [b"k1", None, None]  # an oversized key is dropped, not cut
-    envelopes = [json.loads(value) for _, value in records]
+    assert [key for key, _, _ in records] == [b"k1", None, None]  # an oversized key is dropped, not cut
+    envelopes = [json.loads(value) for _, value, _ in records]
     assert [(e["reason"], e["error"]) for e in envelopes] == [
         ("invalid_json", "bad"),
         ("invalid_json", "empty"),

@@ -88,7 +88,7 @@ def test_deadletter_sink_delivers_and_refuses_oversized_records_for_good(setting
     async def run() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_list(), acks="all", max_request_size=10_000)
         await producer.start()
-        sink = DeadLetterSink(lambda key, value: producer.send(topic, value, key=key), topic)
+        sink = DeadLetterSink(lambda key, value, headers: producer.send(topic, value, key=key, headers=headers), topic)
         try:
             await write_until_done(sink, _letters((b"k1", b"not json"), (None, b"[]")), 0.01, 0.02)
             calls, call = _calls(lambda: sink.write(_letters((b"k2", b"x" * 20_000))))

@@ -69,7 +69,7 @@ async def _finish(settings: Settings, redis: Redis, acknowledged: list[tuple[int
     sinks = [
         ElasticsearchSink(async_elasticsearch_client(settings), settings.es_index),
         queue,
-        DeadLetterSink(lambda key, value: producer.send(topic, value, key=key), topic),
+        DeadLetterSink(lambda key, value, headers: producer.send(topic, value, key=key, headers=headers), topic),
     ]
     processor = BatchProcessor(settings, load_pipeline_predictor(settings), sinks, queue)
 
