@@ -262,11 +262,16 @@ def quality_plot(result: dict[str, Any], path: Path) -> Path:
                 k, own["value"], yerr=[[own["value"] - own["low"]], [own["high"] - own["value"]]], fmt="o", capsize=4
             )
         half = row["resampled"]["mean_half_width"]
-        if half:
-            ax.bar(k, 2 * half, bottom=true - half, width=0.4, alpha=0.2, color="tab:blue")
+        if half:  # the mean width around the truth, cut to what an accuracy can be
+            low, high = max(0.0, true - half), min(1.0, true + half)
+            ax.bar(k, high - low, bottom=low, width=0.4, alpha=0.2, color="tab:blue")
     labels = [f"{row['share']:.0%} (n={row['pipeline_sample']['n']})" for row in result["audit"]]
     ax.set_xticks(range(len(labels)), labels)
-    ax.set(title="audit estimate and 95 % interval (bars: mean interval over 2,000 samples)", ylabel="accuracy")
+    ax.set(
+        title="audit estimate, 95 % interval (bars: mean width of 2,000 samples)",
+        ylabel="accuracy",
+        ylim=(0, 1.02),
+    )
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
