@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,10 @@ users_app = typer.Typer(help="Reviewer accounts for the review page (Argon2id ha
 review_app.add_typer(users_app, name="users")
 console = Console()
 Reviewer = Annotated[str | None, typer.Option("--reviewer", help="your name (default: $STREAMPROC_REVIEWER or $USER)")]
+Choices = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="TASK=LABEL", help="a task's label (repeat for several tasks)"),
+]
 
 
 def reviewer_name(given: str | None) -> str:
@@ -118,34 +122,22 @@ def next_items(
 @review_app.command("label")
 def label(
     doc_id: Annotated[str, typer.Argument(metavar="ID")],
-    choices: Annotated[
-        list[str] | None,
-        typer.Option("--set", metavar="TASK=LABEL", help="the right label of a task (repeat for several tasks)"),
-    ] = None,
+    choices: Choices = None,
     reviewer: Reviewer = None,
 ) -> None:
     """Label an article for one or more tasks (give the model's own label to say it is right)."""
-    labels = parse_choices(choices or [])
-    with service() as svc:
-        outcome = svc.label(doc_id, reviewer_name(reviewer), labels)
-    _said(outcome, doc_id, "labeled " + ", ".join(f"{k}={v}" for k, v in labels.items()))
+    _decide(ReviewService.label, "labeled", doc_id, reviewer, choices)
 
 
 @review_app.command("relabel")
 def relabel(
     doc_id: Annotated[str, typer.Argument(metavar="ID")],
-    choices: Annotated[
-        list[str] | None,
-        typer.Option("--set", metavar="TASK=LABEL", help="the right label of a task (repeat for several tasks)"),
-    ] = None,
+    choices: Choices = None,
     reviewer: Reviewer = None,
 ) -> None:
     """Change your own decision on an article (the audit trail keeps both; Elasticsearch and retrain use the
     latest)."""
-    labels = parse_choices(choices or [])
-    with service() as svc:
-        outcome = svc.relabel(doc_id, reviewer_name(reviewer), labels)
-    _said(outcome, doc_id, "relabeled " + ", ".join(f"{k}={v}" for k, v in labels.items()))
+    _decide(ReviewService.relabel, "relabeled", doc_id, reviewer, choices)
 
 
 @review_app.command("undo")
@@ -180,17 +172,11 @@ def disputed() -> None:
 @review_app.command("resolve")
 def resolve(
     doc_id: Annotated[str, typer.Argument(metavar="ID")],
-    choices: Annotated[
-        list[str] | None,
-        typer.Option("--set", metavar="TASK=LABEL", help="the settled label of a task (repeat for several tasks)"),
-    ] = None,
+    choices: Choices = None,
     reviewer: Reviewer = None,
 ) -> None:
     """Settle a disputed article (an adjudication, recorded as such)."""
-    labels = parse_choices(choices or [])
-    with service() as svc:
-        outcome = svc.resolve(doc_id, reviewer_name(reviewer), labels)
-    _said(outcome, doc_id, "resolved " + ", ".join(f"{k}={v}" for k, v in labels.items()))
+    _decide(ReviewService.resolve, "resolved", doc_id, reviewer, choices)
 
 
 @review_app.command("skip")
@@ -220,6 +206,20 @@ def parse_choices(choices: list[str]) -> dict[str, str]:
             raise UserError(f"--set names {task.strip()!r} twice")
         labels[task.strip()] = value.strip()
     return labels
+
+
+def _decide(
+    method: Callable[[ReviewService, str, str, dict[str, str]], Outcome],
+    done: str,
+    doc_id: str,
+    reviewer: str | None,
+    choices: list[str] | None,
+) -> None:
+    """Run a review service `method` (label, relabel or resolve) with the `--set` choices and say the outcome."""
+    labels = parse_choices(choices or [])
+    with service() as svc:
+        outcome = method(svc, doc_id, reviewer_name(reviewer), labels)
+    _said(outcome, doc_id, f"{done} " + ", ".join(f"{k}={v}" for k, v in labels.items()))
 
 
 def _said(outcome: Outcome, doc_id: str, what: str) -> None:
