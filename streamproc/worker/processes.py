@@ -21,6 +21,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from streamproc.config import ENV_PREFIX, Settings
+from streamproc.errors import UserError
 from streamproc.inference.threads import usable_cores
 
 
@@ -42,8 +43,6 @@ def child_environments(settings: Settings, processes: int, base: dict[str, str] 
 def run_worker_processes(settings: Settings, processes: int, say: Callable[[str], object] = print) -> int:
     """Start the children, forward SIGINT/SIGTERM to them, and return the exit code of the first that stopped."""
     if settings.web_port + processes - 1 > 65535:
-        from streamproc.errors import UserError
-
         raise UserError(f"STREAMPROC_WEB_PORT {settings.web_port} leaves no room for {processes} web ports")
     envs = child_environments(settings, processes)
     command = [sys.executable, "-m", "streamproc", "worker"]
