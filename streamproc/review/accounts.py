@@ -9,6 +9,10 @@ weaker parameters is upgraded at the next login.
 The page's session is a cookie signed with HMAC-SHA256 under a random key kept in Redis (`{prefix}:session-key`,
 made on first use: a restart or a second page process accepts the same cookies): `name|expiry|nonce|signature`.
 The nonce changes when an account is removed or its password changed, which ends its sessions at once.
+
+Failed logins are counted per name (`{prefix}:login-failures:<name>`, kept `LOGIN_LOCK_SECONDS`): after
+`MAX_LOGIN_FAILURES` the name cannot log in until that time has passed since the last failure, so guessing a
+password from the page costs at least a quarter of an hour per ten tries; a right password clears the count.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from streamproc.review.desk import ReviewError, check_reviewer
 from streamproc.review.queue import ReviewKeys
 
 MIN_PASSWORD = 8
+MAX_LOGIN_FAILURES = 10
+LOGIN_LOCK_SECONDS = 900
 _HASHER = PasswordHasher()
 # verified against when the name is unknown, so an unknown name costs as long as a wrong password
 _DUMMY = _HASHER.hash(secrets.token_urlsafe(16))
@@ -53,6 +59,7 @@ class Accounts:
         keys = ReviewKeys.for_prefix(prefix)
         self.key = keys.users
         self.session_key_name = f"{keys.tag}:session-key"
+        self.failures_prefix = f"{keys.tag}:login-failures:"
 
     def add(self, name: str, password: str, replace: bool = False) -> None:
         """Add an account (or, with `replace`, set a new password: its sessions end)."""
@@ -101,6 +108,27 @@ class Accounts:
             record["hash"] = _HASHER.hash(password)
             self.client.hset(self.key, name, json.dumps(record))
         return True
+
+    def locked_for(self, name: str) -> int:
+        """Seconds until `name` may try to log in again (0: it may now)."""
+        key = self.failures_prefix + name
+        failures = int(self.client.get(key) or 0)
+        return max(0, int(self.client.ttl(key))) if failures >= MAX_LOGIN_FAILURES else 0
+
+    def login(self, name: str, password: str) -> bool:
+        """`verify`, counting the failures (see the module); False while the name is locked, even for the right
+        password."""
+        if self.locked_for(name):
+            return False
+        if self.verify(name, password):
+            self.client.delete(self.failures_prefix + name)
+            return True
+        key = self.failures_prefix + name
+        with self.client.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, LOGIN_LOCK_SECONDS)
+            pipe.execute()
+        return False
 
     def _record(self, name: str) -> dict[str, Any] | None:
         raw = self.client.hget(self.key, name)

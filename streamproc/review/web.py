@@ -173,7 +173,11 @@ def create_review_app(
     async def login(request: Request, name: str = Form(...), password: str = Form(...)) -> Response:
         if not _same_origin(request):
             return PlainTextResponse("cross-site request refused", status_code=403)
-        if not await run_in_threadpool(accounts.verify, name, password):
+        if not await run_in_threadpool(accounts.login, name, password):
+            locked = await run_in_threadpool(accounts.locked_for, name)
+            if locked:
+                error = f"로그인 실패가 너무 많습니다. {locked // 60 + 1}분 뒤에 다시 시도하세요."
+                return _render(request, "login.html", {"error": error, "name": name}, status=429)
             error = "이름이나 비밀번호가 맞지 않습니다."
             return _render(request, "login.html", {"error": error, "name": name}, status=401)
         cookie = await run_in_threadpool(accounts.session, name, settings.review_session_hours)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 from streamproc.config import Settings
 from streamproc.connections import redis_client
 from streamproc.errors import UserError
-from streamproc.review.accounts import Accounts
+from streamproc.review.accounts import MAX_LOGIN_FAILURES, Accounts
 from streamproc.review.desk import ReviewError
 from streamproc.review.service import ReviewService
 from streamproc.review.web import SESSION, check_bind, create_review_app
@@ -109,6 +110,34 @@ def test_with_accounts_the_name_comes_from_the_login(
     finally:
         service.close()
     assert PASSWORD not in caplog.text and "guess guess" not in caplog.text
+
+
+def test_failed_logins_lock_the_name_for_a_while(settings: Settings, accounts: Accounts) -> None:
+    accounts.add("kim", PASSWORD)
+    accounts.add("lee", PASSWORD)
+    service = ReviewService.from_settings(settings)
+    client = TestClient(create_review_app(settings, service, bind_host="0.0.0.0"), base_url="http://127.0.0.1:8066")
+    try:
+        for _ in range(MAX_LOGIN_FAILURES - 1):
+            assert client.post("/login", data={"name": "kim", "password": "guess guess"}).status_code == 401
+        assert accounts.locked_for("kim") == 0
+        last = client.post("/login", data={"name": "kim", "password": "guess guess"})
+        assert last.status_code == 429 and "너무 많습니다" in last.text
+        assert 0 < accounts.locked_for("kim") <= 900
+        # locked: even the right password is refused, and another name is not affected
+        assert client.post("/login", data={"name": "kim", "password": PASSWORD}).status_code == 429
+        assert (
+            client.post("/login", data={"name": "lee", "password": PASSWORD}, follow_redirects=False).status_code == 303
+        )
+        # once the lock has run out (shortened here on the real Redis), the right password logs in and clears it
+        accounts.client.expire(accounts.failures_prefix + "kim", 1)
+        time.sleep(1.5)
+        assert (
+            client.post("/login", data={"name": "kim", "password": PASSWORD}, follow_redirects=False).status_code == 303
+        )
+        assert accounts.client.get(accounts.failures_prefix + "kim") is None
+    finally:
+        service.close()
 
 
 def test_without_accounts_on_loopback_the_name_is_self_chosen_and_said_so(settings: Settings) -> None:
