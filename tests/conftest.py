@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from streamproc.config import Settings
 from tests.servers import Noida, Valkey, free_port
 from tests.tiny_models import build_multihead
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Hypothesis keeps its caches (Unicode tables, constants) in ./.hypothesis unless told: not in the repository
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "streamproc-tests-hypothesis")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
