@@ -65,7 +65,7 @@ class ReviewBudget:
         try:
             merged = await self._merge(uncertainties)
         except (RedisError, OSError) as exc:  # sorted like the review queue's own errors (same server)
-            classified = classify_redis_error(exc)
+            classified = classify_redis_error(exc, "review budget")
             if classified is None:
                 raise
             raise classified from exc

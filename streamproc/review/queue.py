@@ -225,13 +225,15 @@ class ReviewQueue:
             raise classified from exc
 
 
-def classify_redis_error(exc: RedisError | OSError) -> TransientSinkError | PermanentSinkError | None:
+def classify_redis_error(
+    exc: RedisError | OSError, part: str = "review queue"
+) -> TransientSinkError | PermanentSinkError | None:
     """Transient while Redis is down, loading, failing over or out of memory; permanent when it refuses us;
-    None for a client-side error (a bug)."""
+    None for a client-side error (a bug). `part` names what was asked of Redis in the message."""
     if isinstance(exc, AuthenticationError | AuthorizationError | NoPermissionError):
-        return PermanentSinkError(f"Redis refused the review queue's credentials or permissions: {exc}")
+        return PermanentSinkError(f"Redis refused the {part}'s credentials or permissions: {exc}")
     if isinstance(exc, (*_TRANSIENT, OSError)) or str(exc).startswith(_TRANSIENT_REPLIES):
-        return TransientSinkError(f"Redis review queue unavailable: {exc}")
+        return TransientSinkError(f"Redis {part} unavailable: {exc}")
     if isinstance(exc, ResponseError):
-        return PermanentSinkError(f"Redis refused the review-queue script: {exc}")
+        return PermanentSinkError(f"Redis refused the {part}'s script: {exc}")
     return None

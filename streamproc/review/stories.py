@@ -223,7 +223,7 @@ class StoryIndex:
         try:
             rows = await self._assign(keys=[self.keys.reviewed, self.keys.via], args=args)
         except (RedisError, OSError) as exc:
-            classified = classify_redis_error(exc)
+            classified = classify_redis_error(exc, "story index")
             if classified is None:
                 raise
             raise classified from exc
