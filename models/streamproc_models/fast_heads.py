@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -42,7 +43,7 @@ from streamproc.errors import UserError
 from streamproc.inference.char_ngrams import CharNgramSpec
 from streamproc.inference.encoder_profile import EncoderProfile, Pooling
 from streamproc.inference.experts import mix
-from streamproc.inference.multihead import MultiHeadClassifier, pool
+from streamproc.inference.multihead import MultiHeadClassifier, pool, read_manifest
 from streamproc.inference.predictor import resolve_device
 from streamproc.inference.truncation import Truncation, token_ids
 from streamproc_models import plots
@@ -63,6 +64,9 @@ MIN_ROWS_PER_LABEL_TO_SEARCH = 5
 FEATURE_BATCH = 32
 EXPERT_SHARE = 0.9
 GATE_C = 1.0
+
+# A folded head as `fold` returns it: weight (outputs, hidden), bias (outputs,), n-gram rows (buckets, outputs) or None
+FoldedRows = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,10 @@ class FastSettings:
     fixed_c: tuple[tuple[str, float], ...] = ()
     # Fit the comparison heads of `ablations.json` (encoder-only; the shared head is fitted anyway).
     ablations: bool = True
+    # A model folder on the same encoder whose heads start the solver (`retrain`: the serving model). A task whose
+    # labels and experts match starts its gate, experts or plain head from that model's solution, a few rows
+    # away from the new one; the optimum is the same, found in a few steps rather than about a hundred.
+    warm_start: Path | None = None
 
 
 @dataclass
@@ -173,11 +181,13 @@ def fit_head(
     settings: FastSettings,
     chars: sparse.csr_matrix | None = None,
     sample_weight: np.ndarray | None = None,
+    start: FoldedRows | None = None,
 ) -> FittedHead:
     """Pick C on a held-out part of the training data, refit on all of it, fold into a linear layer.
 
     With `chars` (TF-IDF rows of the same texts) the regression reads both, and the fold also returns the
-    n-gram rows; C then comes from `settings.fused_c_grid`.
+    n-gram rows; C then comes from `settings.fused_c_grid`. `start`: a folded head of the same labels the
+    final fit's solver starts from.
     """
     names = sorted(set(labels))
     if len(names) < 2:
@@ -200,7 +210,7 @@ def fit_head(
         predicted = model.predict(features[held], _rows(chars, held)).tolist()
         scores[c] = classification_metrics([labels[i] for i in held], predicted, names)["macro_f1"]
     best = max(grid, key=lambda c: (scores.get(c, 0.0), -c))  # without a search: the smallest C
-    regression = _ScaledRegression(best, settings).fit(features, labels, chars, sample_weight)
+    regression = _ScaledRegression(best, settings).fit(features, labels, chars, sample_weight, start)
     weight, bias, char_weight = fold(regression, [index[n] for n in regression.regression.classes_], len(names))
     return FittedHead(names, weight, bias, best, scores, char_weight, regression=regression)
 
@@ -212,28 +222,35 @@ def fit_gated_experts(
     parts: list[tuple[str, int]],
     shared: FittedHead,
     chars: sparse.csr_matrix | None = None,
+    starts: list[FoldedRows] | None = None,
 ) -> FittedHead:
     """A gate over the training data sets (consecutive `parts`) and an expert per set, as one wide head.
 
     The gate is a regression predicting which set a row comes from. Expert d is the `shared` head refitted
     on every row with set d weighing `settings.expert_share` of the total (the other sets keep their
-    relative weights), warm-started from the shared solution (10-90 solver steps instead of about 110).
+    relative weights), warm-started from the shared solution (10-90 solver steps instead of about 110), or
+    from `starts` (the gate's folded rows, then each expert's: a model fitted on nearly the same rows).
     Parts in `settings.per_row_parts` are not domains: every expert reads them per row.
     """
     domains = _domains(parts, settings.per_row_parts)
     single_c = replace(settings, c_grid=(settings.gate_c,), fused_c_grid=(settings.gate_c,))
     sources = [name for name, rows in parts for _ in range(rows)]
     known = [i for i, name in enumerate(sources) if name in domains]
-    gate = fit_head(features[known], [sources[i] for i in known], single_c, _rows(chars, np.array(known)))
+    gate_start, expert_starts = (starts[0], starts[1:]) if starts else (None, [None] * len(domains))
+    gate = fit_head(
+        features[known], [sources[i] for i in known], single_c, _rows(chars, np.array(known)), start=gate_start
+    )
     emphasis = dict(settings.source_emphasis)
     if shared.regression is None:
         raise ValueError("the shared head must come from fit_head (its regression starts the experts)")
     experts = []
-    for domain in domains:
+    for domain, start in zip(domains, expert_starts, strict=True):
         others = sum(emphasis.get(name, 1.0) for name in domains if name != domain)
         weights = {**emphasis, domain: settings.expert_share / (1 - settings.expert_share) * others}
         regression = copy.deepcopy(shared.regression)
         regression.regression.set_params(warm_start=True)
+        if start is not None:
+            regression.start_from(start)
         regression.regression.fit(
             regression.inputs(features, chars), labels, source_weights(parts, weights, settings.per_row_parts)
         )
@@ -332,6 +349,7 @@ def train_fast_model(
     metrics: dict[str, dict] = {}
     ablation: dict[str, dict] = {}
     emphasis = dict(settings.source_emphasis)
+    warm_starts = WarmStarts(settings.warm_start)
     for task, (train, val) in sets.items():
         train_x, val_x = features[task]
         train_c, val_c = chars.get(task, (None, None))
@@ -339,14 +357,18 @@ def train_fast_model(
         weights = source_weights(sources, emphasis, settings.per_row_parts) if settings.balance_sources else None
         fixed = dict(settings.fixed_c).get(task)
         task_settings = settings if fixed is None else replace(settings, c_grid=(fixed,), fused_c_grid=(fixed,))
-        shared = head = fit_head(train_x, train.labels, task_settings, train_c, weights)
+        domains = _domains(sources or [], settings.per_row_parts) if settings.gated_experts else []
+        gated = len(domains) > 1
+        starts = warm_starts.get(task, sorted(set(train.labels)), domains if gated else [], train_x.shape[1])
+        plain_start = None if gated or starts is None else starts[0]
+        shared = head = fit_head(train_x, train.labels, task_settings, train_c, weights, plain_start)
         unknown = sorted(set(val.labels) - set(head.labels))
         if unknown:
             raise UserError(f"{task}: validation labels {unknown} never occur in the training data")
         parts = (val_parts or {}).get(task) or [(task, len(val))]
         variants: dict[str, dict] = {}
-        if settings.gated_experts and len(_domains(sources or [], settings.per_row_parts)) > 1:
-            head = fit_gated_experts(train_x, train.labels, settings, sources or [], shared, train_c)
+        if gated:
+            head = fit_gated_experts(train_x, train.labels, settings, sources or [], shared, train_c, starts)
             variants["shared_head"] = _per_part(shared, val_x, val_c, val.labels, parts)
         heads[task] = head
         if not len(val):  # a task learned from reviews alone, none of them held out yet
@@ -503,19 +525,66 @@ class _ScaledRegression:
         labels: list[str],
         chars: sparse.csr_matrix | None = None,
         sample_weight: np.ndarray | None = None,
+        start: FoldedRows | None = None,
     ) -> _ScaledRegression:
+        """Fit the scaler, then the regression (its solver starting from the folded head `start` when given)."""
         self.scaler.fit(features)
         self.scale = 1.0 if chars is None else self.encoder_scale
         if chars is not None:
             self.columns, self.buckets = np.unique(chars.indices), chars.shape[1]
+        if start is not None:
+            self.start_from(start)
         self.regression.fit(self.inputs(features, chars), labels, sample_weight=sample_weight)
         return self
+
+    def start_from(self, rows: FoldedRows) -> None:
+        """Let the next fit start where the folded head `rows` is, seen through this scaler and these n-gram
+        columns (`fold` inverted: A = W'σ/s, c = b' + W'μ, the used buckets' rows; a binary head's two rows
+        -w/2, w/2 give w); n-gram columns the head has no row for start at 0."""
+        weight, bias, char_rows = rows
+        coef = weight * self.scaler.scale_ / self.scale
+        intercept = bias + weight @ self.scaler.mean_
+        if len(self.columns):
+            used = char_rows[self.columns].T if char_rows is not None else np.zeros((len(weight), len(self.columns)))
+            coef = np.hstack([coef, used])
+        if len(weight) == 2:
+            coef, intercept = coef[1:] - coef[:1], intercept[1:] - intercept[:1]
+        self.regression.set_params(warm_start=True)
+        self.regression.coef_, self.regression.intercept_ = coef, intercept
 
     def predict(self, features: np.ndarray, chars: sparse.csr_matrix | None = None) -> np.ndarray:
         return self.regression.predict(self.inputs(features, chars))
 
     def predict_proba(self, features: np.ndarray, chars: sparse.csr_matrix | None = None) -> np.ndarray:
         return self.regression.predict_proba(self.inputs(features, chars))
+
+
+class WarmStarts:
+    """The folded heads of a model folder (`FastSettings.warm_start`), per task, as solver starts."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.manifest = read_manifest(folder) if folder is not None else {}
+        self.tensors = load_file(str(Path(folder) / "heads.safetensors")) if folder is not None else {}
+
+    def get(self, task: str, labels: list[str], domains: list[str], hidden: int) -> list[FoldedRows] | None:
+        """The starts for `task`'s regressions: [gate, expert per domain] for gated experts over `domains`, or
+        [the plain head]; None when the folder has no head for it of these labels, experts and width."""
+        experts = self.manifest.get("experts", {}).get(task, [])
+        if self.manifest.get("tasks", {}).get(task) != labels or experts != domains:
+            return None
+        weight = self.tensors[f"heads.{task}.weight"].numpy().astype(np.float64)
+        if weight.shape[1] != hidden:
+            return None
+        bias = self.tensors[f"heads.{task}.bias"].numpy().astype(np.float64)
+        bag = self.tensors.get(f"char.bags.{task}.weight")
+        char_rows = None if bag is None else bag.numpy().astype(np.float64)
+        sizes = [len(domains)] + [len(labels)] * len(domains) if domains else [len(labels)]
+        starts, begin = [], 0
+        for size in sizes:
+            rows = slice(begin, begin + size)
+            starts.append((weight[rows], bias[rows], None if char_rows is None else char_rows[:, rows]))
+            begin += size
+        return starts
 
 
 def _fine_tune_origin(tuned: Path) -> Path:
@@ -596,6 +665,7 @@ def _card(
             "gated_experts": {task: head.experts for task, head in heads.items() if head.experts},
             "expert_share": settings.expert_share if settings.gated_experts else None,
             "gate_c": settings.gate_c if settings.gated_experts else None,
+            "warm_start": str(settings.warm_start) if settings.warm_start else None,
             "chosen_c": {task: head.c for task, head in heads.items()},
             "holdout_macro_f1": {task: head.holdout_macro_f1 for task, head in heads.items()},
         },

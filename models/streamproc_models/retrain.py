@@ -10,7 +10,9 @@
    reviewed example counts `REVIEW_WEIGHT` times (they are few, and exactly where the model was unsure).
    A task of the task file with no data set and no head yet (e.g. a new one) is learned from its reviews
    alone (cold start), once they hold at least two labels.
-3. Both models are scored on each task's validation set and on the held-out reviewed labels.
+3. Both models are scored on each task's validation set and on the held-out reviewed labels, multi-head folders
+   on the encoder vectors of the feature store (`CachedPredictor`: the fast path's candidate shares the serving
+   model's encoder, whose vectors of the validation texts its build has just stored).
 4. Gate (`GATE_RULE`): promote only if, for every task, the candidate's validation macro-F1 is at least
    the serving model's minus `VAL_TOLERANCE`, and its accuracy on held-out reviewed labels (tasks that have
    some) is at least the serving model's. A head the serving model does not have yet must beat the
@@ -41,6 +43,7 @@ from streamproc.tasks import TaskSet
 from streamproc_models.data import LabeledSet, concat, read_tsv
 from streamproc_models.default_sets import TrainingSets, default_training_sets, source_weights
 from streamproc_models.encoder_choice import base_profile, describe_base, model_profile
+from streamproc_models.evaluation.cached_predictor import scoring_model
 from streamproc_models.evaluation.metrics import classification_metrics
 from streamproc_models.fast_heads import FastSettings, train_fast_model
 from streamproc_models.feature_store import STORE_FOLDER
@@ -184,16 +187,21 @@ def evaluate_both(
     holdout: dict[str, LabeledSet],
     device: str,
     audit: dict[str, LabeledSet] | None = None,
+    cache: Path | None = None,
 ) -> tuple[Scores, Scores]:
     """Per task: whether the model has a head, validation macro-F1 and accuracy, held-out reviewed accuracy, and
     accuracy on the audit sample's labels; the candidate's row also holds the paired comparison on the audit
-    sample (the same articles: how many each model alone got right, McNemar's one-sided p of "worse")."""
+    sample (the same articles: how many each model alone got right, McNemar's one-sided p of "worse").
+
+    With `cache` (a feature store folder) multi-head folders are scored on stored encoder vectors
+    (`CachedPredictor`): on the fast path both models read the same frozen encoder, whose vectors of the
+    validation texts the candidate's build has just stored."""
     audit = audit or {}
     tasks = list(dict.fromkeys([*sets, *holdout, *audit]))
     results: dict[str, Scores] = {"serving": {}, "candidate": {}}
     right: dict[str, dict[str, list[bool] | None]] = {"serving": {}, "candidate": {}}
     for name, folder in (("serving", serving), ("candidate", candidate)):
-        predictor = load_model(folder, device=device)
+        predictor = scoring_model(folder, cache, device)
         for task in tasks:
             val = score(predictor, sets[task][1], task) if task in sets else None
             held = score(predictor, holdout.get(task, LabeledSet([], [])), task)
@@ -362,6 +370,8 @@ def retrain(
         feature_cache=settings.model_store / STORE_FOLDER,
         fixed_c=_chosen_c(serving),
         ablations=False,
+        # the fast path refits heads on the serving model's own encoder: its heads are the solver's start
+        warm_start=serving if base is None and not fine_tune else None,
     )
     encoder, profile = _candidate_encoder(settings, serving, base, fine_tune, say)
     if fine_tune:
@@ -384,7 +394,9 @@ def retrain(
             profile=profile,
         )
     say(f"candidate model: {candidate}")
-    old, new = evaluate_both(serving, candidate, sources.sets, reviewed.holdout, settings.device, reviewed.audit)
+    old, new = evaluate_both(
+        serving, candidate, sources.sets, reviewed.holdout, settings.device, reviewed.audit, fast.feature_cache
+    )
     baselines = {
         task: majority_baseline(training[task][0], held) for task, held in reviewed.holdout.items() if task in training
     }

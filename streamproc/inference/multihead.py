@@ -105,19 +105,24 @@ class MultiHeadClassifier(nn.Module):
         """Run the encoder once and every head on its pooled output (plus the n-gram branch on `chars`)."""
         needs_layers = self.loss_head is not None
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=needs_layers)
-        pooled = self.dropout(pool(out.last_hidden_state, attention_mask, self.pooling))
+        logits = self.classify(pool(out.last_hidden_state, attention_mask, self.pooling), chars)
+        predicted = None
+        if self.loss_head is not None:
+            layers = [out.hidden_states[i] for i in self.loss_head_layers]
+            predicted = self.loss_head(layers, attention_mask)
+        return MultiHeadOutput(logits=logits, predicted_loss=predicted)
+
+    def classify(self, pooled: torch.Tensor, chars: CharBatch | None = None) -> dict[str, torch.Tensor]:
+        """Logits per task from pooled encoder vectors (plus the n-gram branch on `chars`): all of `forward` after
+        the encoder, so vectors computed once (`streamproc_models.feature_store`) give the same logits."""
+        pooled = self.dropout(pooled)
         logits = {task: head(pooled) for task, head in self.heads.items()}
         if self.char_branch is not None:
             if chars is None:
                 raise ValueError("this model has a character n-gram branch: pass `chars` (char_branch.batch(texts))")
             extra = self.char_branch(chars)
             logits = {task: value + extra[task].to(value.dtype) for task, value in logits.items()}
-        logits = {task: mix(value, len(self.experts.get(task, []))) for task, value in logits.items()}
-        predicted = None
-        if self.loss_head is not None:
-            layers = [out.hidden_states[i] for i in self.loss_head_layers]
-            predicted = self.loss_head(layers, attention_mask)
-        return MultiHeadOutput(logits=logits, predicted_loss=predicted)
+        return {task: mix(value, len(self.experts.get(task, []))) for task, value in logits.items()}
 
     def save(self, directory: Path, tokenizer: object | None = None, extra: dict | None = None) -> None:
         """Write the folder described in the module docstring (tokenizer goes beside the encoder)."""

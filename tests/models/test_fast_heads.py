@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from streamproc.inference.predictor import load_model
 from streamproc_models.data import read_tsv
 from streamproc_models.fast_heads import (
     FastSettings,
+    WarmStarts,
     _ScaledRegression,
     encode_features,
     fit_head,
@@ -33,6 +36,51 @@ def test_folded_head_equals_regression_probabilities(n_labels: int) -> None:
     folded = np.exp(logits - logits.max(1, keepdims=True))
     folded /= folded.sum(1, keepdims=True)
     np.testing.assert_allclose(folded, regression.predict_proba(features), atol=1e-5)
+
+
+@pytest.mark.parametrize("n_labels", [2, 4])
+def test_a_fit_started_from_its_own_folded_head_is_already_there(n_labels: int) -> None:
+    """`start_from` inverts `fold` (n-gram columns included): a refit started from the folded solution stops at
+    once, where a cold fit takes many solver steps, and lands on the same probabilities."""
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(200, 12)) * rng.uniform(0.5, 3, size=12) + rng.normal(size=12)
+    labels = [f"l{i % n_labels}" for i in range(200)]
+    features[:, 0] += np.arange(200) % n_labels
+    chars = sparse.random(200, 64, density=0.1, random_state=2, format="csr", dtype=np.float32)
+    cold = _ScaledRegression(1.0, FastSettings()).fit(features, labels, chars)
+    start = fold(cold, list(range(n_labels)), n_labels)
+    rows = (start[0].numpy().astype(float), start[1].numpy().astype(float), start[2].numpy().astype(float))
+    warm = _ScaledRegression(1.0, FastSettings()).fit(features, labels, chars, start=rows)
+    assert cold.regression.n_iter_[0] >= 5 and warm.regression.n_iter_[0] <= 1
+    np.testing.assert_allclose(warm.predict_proba(features, chars), cold.predict_proba(features, chars), atol=1e-3)
+
+
+def test_a_refit_warm_started_from_a_model_gives_its_figures(
+    tiny_base: Path, toy_topic: Path, toy_sentiment: Path, tmp_path: Path
+) -> None:
+    """Gated experts (topic from two sources), n-grams and a plain head (sentiment): a refit of the same rows started
+    from the first model's heads gives the same validation figures, and every regression has a start."""
+    topic_train, topic_val = read_tsv(toy_topic / "train.tsv"), read_tsv(toy_topic / "val.tsv")
+    sets = {
+        "topic": (topic_train, topic_val),
+        "sentiment": (read_tsv(toy_sentiment / "train.tsv"), read_tsv(toy_sentiment / "val.tsv")),
+    }
+    half = len(topic_train) // 2
+    parts = {"topic": [("first", half), ("second", len(topic_train) - half)]}
+    settings = FastSettings(max_length=32)
+    first = train_fast_model(sets, tiny_base, tmp_path, "first", settings, device="cpu", train_parts=parts)
+    starts = WarmStarts(first)
+    assert len(starts.get("topic", ["culture", "economy", "politics"], ["first", "second"], 32) or []) == 3
+    assert len(starts.get("sentiment", ["negative", "positive"], [], 32) or []) == 1
+    assert starts.get("sentiment", ["negative", "neutral", "positive"], [], 32) is None  # other labels: cold
+    again = train_fast_model(
+        sets, tiny_base, tmp_path, "again", replace(settings, warm_start=first), device="cpu", train_parts=parts
+    )
+    metrics = [json.loads((folder / "metrics.json").read_text())["tasks"] for folder in (first, again)]
+    for task in sets:
+        assert metrics[1][task]["accuracy"] == pytest.approx(metrics[0][task]["accuracy"])
+        assert metrics[1][task]["macro_f1"] == pytest.approx(metrics[0][task]["macro_f1"], abs=0.02)
+    assert json.loads((again / "model_card.json").read_text())["hyperparameters"]["warm_start"] == str(first)
 
 
 def test_fit_head_picks_c_on_training_data_and_separates_toy_topics(tiny_base: Path, toy_topic: Path) -> None:

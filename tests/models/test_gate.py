@@ -7,6 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from streamproc.inference.predictor import load_model
+from streamproc_models.data import read_tsv
+from streamproc_models.evaluation.cached_predictor import CachedPredictor
+from streamproc_models.fast_heads import FastSettings, train_fast_model
 from streamproc_models.feature_store import FeatureStore, encoder_fingerprint
 from streamproc_models.retrain import MIN_AUDIT, apply_gate, evidence, mcnemar_worse
 from streamproc_models.training.train import load_base
@@ -91,3 +95,35 @@ def test_the_feature_store_encodes_each_text_once(tmp_path: Path) -> None:
     finally:
         reopened.close()
         other.close()
+
+
+def test_the_gate_scores_a_folder_on_stored_vectors_as_its_predictor_does(
+    tiny_base: Path, toy_topic: Path, tmp_path: Path
+) -> None:
+    """A gated, n-gram-fused model built with a feature store: read back from the store, the validation texts give
+    the served probabilities, without running the encoder again; texts the store lacks are encoded."""
+    train, val = read_tsv(toy_topic / "train.tsv"), read_tsv(toy_topic / "val.tsv")
+    half = len(train) // 2
+    cache = tmp_path / "cache"
+    folder = train_fast_model(
+        {"topic": (train, val)},
+        tiny_base,
+        tmp_path,
+        "cached",
+        FastSettings(feature_cache=cache, max_length=256),
+        device="cpu",
+        train_parts={"topic": [("first", half), ("second", len(train) - half)]},
+    )
+    cached = CachedPredictor(folder, cache, device="cpu")
+    assert cached.model.experts and cached.model.char_branch is not None
+    encoder_calls: list[int] = []
+    cached.model.encoder.register_forward_hook(lambda module, args, out: encoder_calls.append(1))
+    served = load_model(folder, device="cpu").predict(val.texts).probabilities["topic"]
+    np.testing.assert_allclose(cached.predict(val.texts).probabilities["topic"], served, atol=1e-4)
+    assert encoder_calls == []  # the build stored every validation text
+    unseen = [f"{text} 추가" for text in val.texts[:3]]
+    fresh = cached.predict(unseen).probabilities["topic"]
+    assert encoder_calls and fresh.shape == (3, 3)
+    np.testing.assert_allclose(
+        fresh, load_model(folder, device="cpu").predict(unseen).probabilities["topic"], atol=1e-4
+    )
