@@ -1,7 +1,7 @@
 """A predictor that reads a model's encoder vectors from the feature store instead of running the encoder again.
 
 The gate of `streamproc retrain` scores the serving model and the candidate on every task's validation set
-(14,343 texts with the default task file). On the fast path both models share the serving model's frozen encoder,
+(5,343 texts with the default task file). On the fast path both models share the serving model's frozen encoder,
 and building the candidate has just read (or written) that encoder's vectors of the same texts in the feature store
 (`streamproc_models.feature_store`): running them through the encoder twice more took most of a retrain. A
 `CachedPredictor` reads the vectors from the store (encoding, and storing, only texts it lacks) and runs the folder's
