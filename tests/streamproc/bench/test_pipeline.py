@@ -86,6 +86,9 @@ def test_relabel_bench_runs_and_reports(tiny_model_dir: Path, tmp_path: Path) ->
     assert out.with_suffix(".png").stat().st_size > 0
     assert result["target"] == {"topic": "tiny-3", "sentiment": "tiny-3"}
     assert result["alone"]["n"] == 48 and result["alone"]["articles_per_second"] > 0
+    machine = result["alone"]["machine_cpu_seconds"]
+    assert set(machine) == {"worker", "bench (scan)", "others", "idle"} and machine["worker"] > 0
+    assert "CPU seconds during the relabel alone" in done.stdout
     live = result["with_live"]
     assert live["relabel_articles_per_second"] > 0 and live["during"]["n"] > 0 and live["baseline"]["n"] > 0
     assert live["live_lag"]["samples"] and result["ratios"]["relabel_vs_raw"] > 0
