@@ -16,31 +16,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer
 
-from streamproc.inference.encoder_profile import served_profile
-from streamproc.inference.multihead import MultiHeadClassifier, is_multihead_dir, read_manifest
-from streamproc.inference.predictor import Predictions, Predictor, load_model, resolve_device
-from streamproc.inference.truncation import LEGACY_TRUNCATION, check_truncation
+from streamproc.inference.multihead import is_multihead_dir
+from streamproc.inference.predictor import MultiHeadPredictor, Predictions, Predictor, load_model, resolve_device
 from streamproc_models.fast_heads import encode_features
 
 HEAD_CHUNK = 1024  # texts per pass through the heads and the n-gram branch (bounds the n-gram batch's memory)
 
 
-class CachedPredictor:
-    """Runs a streamproc multi-head folder on stored encoder vectors (see the module docstring)."""
+class CachedPredictor(MultiHeadPredictor):
+    """Runs a streamproc multi-head folder on stored encoder vectors (see the module docstring): the folder is
+    loaded as the predictor loads it, in float32, the precision the build stored its vectors in."""
 
     def __init__(self, directory: Path, cache: Path, device: str = "auto", max_tokens: int = 256) -> None:
-        self.device = resolve_device(device)
-        self.model = MultiHeadClassifier.load(directory).to(self.device).eval()
-        manifest = read_manifest(directory)
-        self.tokenizer = AutoTokenizer.from_pretrained(directory / "encoder", local_files_only=True)
-        self.profile = served_profile(manifest, self.model.encoder.config, self.tokenizer, directory)
-        self.max_tokens = self.profile.cap(max_tokens)
-        self.truncation = check_truncation(manifest.get("truncation", LEGACY_TRUNCATION))
+        super().__init__(directory, resolve_device(device), max_tokens, precision="float32")
         self.cache = cache
-        self.tasks = self.model.tasks
-        self.versions = {task: self.model.version for task in self.tasks}
 
     @torch.inference_mode()
     def predict(self, texts: list[str]) -> Predictions:
