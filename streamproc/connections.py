@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch, Elasticsearch
+from elasticsearch import AsyncElasticsearch, Elasticsearch, OrjsonSerializer
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
@@ -69,8 +69,9 @@ def elasticsearch_client(settings: Settings) -> Elasticsearch:
 
 
 def async_elasticsearch_client(settings: Settings) -> AsyncElasticsearch:
-    """An asyncio Elasticsearch client (the worker)."""
-    return AsyncElasticsearch(**_elasticsearch_options(settings))
+    """An asyncio Elasticsearch client (the worker). Its JSON is orjson's: encoding the bulk bodies with the
+    standard library took a sixth of the worker's event loop (profiled with the null model)."""
+    return AsyncElasticsearch(**_elasticsearch_options(settings), serializer=OrjsonSerializer())
 
 
 def _redis_options(settings: Settings, timeout: float | None = None) -> dict[str, Any]:

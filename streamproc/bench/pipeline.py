@@ -24,6 +24,7 @@ from kafka import KafkaProducer
 from tqdm import tqdm
 
 from streamproc.bench.articles import Length, bench_article, bench_texts
+from streamproc.bench.completion import wait_consumed
 from streamproc.bench.naive import run_naive_consumer
 from streamproc.bench.procstat import cpu_by_group, peak_rss_mb, thread_cpu
 from streamproc.bench.stack import BenchStack, WorkerProcess, stack_overrides
@@ -158,29 +159,20 @@ class Publisher:
             self.producer.flush()
 
     def wait_indexed(self, timeout: float = 900.0) -> float:
-        """Block until the index holds every article sent so far; returns when that was seen."""
+        """Block until the index holds every article sent so far; returns when that was seen
+        (`streamproc.bench.completion`: the worker group's offsets first, then the index once)."""
         self.producer.flush()
-        deadline = time.monotonic() + timeout
-        while True:
-            self.es.indices.refresh(index=self.settings.es_index)
-            if int(self.es.count(index=self.settings.es_index)["count"]) >= self.sent:
-                return time.perf_counter()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the worker did not index {self.sent} articles in {timeout:.0f}s")
-            time.sleep(0.05)
+        return wait_consumed(self.settings, self.settings.topic_raw, lambda: self._count() >= self.sent, timeout)
 
     def wait_indexed_ids(self, prefix: str, n: int, timeout: float = 900.0) -> float:
         """Block until the index holds `n` articles whose id starts with `prefix-`; returns when that was seen."""
         self.producer.flush()
-        deadline = time.monotonic() + timeout
         query = {"prefix": {"id": f"{prefix}-"}}
-        while True:
-            self.es.indices.refresh(index=self.settings.es_index)
-            if int(self.es.count(index=self.settings.es_index, query=query)["count"]) >= n:
-                return time.perf_counter()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the worker did not index {n} articles {prefix}-* in {timeout:.0f}s")
-            time.sleep(0.05)
+        return wait_consumed(self.settings, self.settings.topic_raw, lambda: self._count(query) >= n, timeout)
+
+    def _count(self, query: dict | None = None) -> int:
+        self.es.indices.refresh(index=self.settings.es_index)
+        return int(self.es.count(index=self.settings.es_index, query=query)["count"])
 
     def latencies(self, prefix: str, n: int) -> list[float]:
         """Seconds from publish to the document being built, for the `n` stamped articles of `paced(prefix)`."""

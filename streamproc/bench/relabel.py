@@ -11,7 +11,7 @@ In one run on a private local stack with a real worker and the model under test:
    while N more stored articles (`archive-2`) are relabeled; reported: the live latency percentiles with and
    without the relabel, the live group's lag over time (sampled every 0.25 s), the relabel's rate under load,
    and how long it waited for live traffic. The stated bound: with relabel, the live p99 stays within the
-   baseline p99 plus one relabel batch's inference (the most a live batch waits in the worker's inference
+   baseline p99 plus one relabel chunk's inference (the most a live batch waits in the worker's inference
    thread, `streamproc.worker.priority`).
 
 The stored articles of steps 2 and 3 are the benchmark's texts with stand-in labels (the null model's), so no
@@ -34,6 +34,7 @@ import numpy as np
 from rich.table import Table
 
 from streamproc.bench.articles import Length, bench_article, bench_texts
+from streamproc.bench.completion import wait_consumed
 from streamproc.bench.null_model import NullPredictor
 from streamproc.bench.pipeline import BenchOptions, Publisher, percentiles, raw_model
 from streamproc.bench.procstat import cpu_by_group, cpu_split, machine_cpu, process_cpu, thread_cpu
@@ -41,6 +42,7 @@ from streamproc.bench.stack import BenchStack, WorkerProcess, stack_overrides
 from streamproc.config import Settings
 from streamproc.connections import async_elasticsearch_client, elasticsearch_client, redis_client
 from streamproc.inference.classify import classify
+from streamproc.inference.predictor import resolve_device
 from streamproc.inference.versions import serving_versions
 from streamproc.ingest.records import Rejection, SourcePosition
 from streamproc.ingest.validate import parse_article
@@ -111,6 +113,7 @@ def run_relabel_bench(options: RelabelBenchOptions) -> dict:
             worker.start()
             target = serving_versions(settings)
             result["target"] = target
+            result["relabel_chunk"] = settings.relabel_chunk(resolve_device(settings.device).type)
             result["alone"] = _alone(settings, worker, texts, target)
             result["with_live"] = _with_live(options, settings, texts, target)
             result["worker_log_pauses"] = worker.log().count("relabel paused")
@@ -120,14 +123,14 @@ def run_relabel_bench(options: RelabelBenchOptions) -> dict:
     raw = result["raw_model"]["articles_per_second"]
     alone = result["alone"]["articles_per_second"]
     live = result["with_live"]
-    relabel_batch = int(options.worker_env.get("relabel_batch_size") or options.batch_size)
-    batch_inference_ms = 1000 * result["raw_model"]["batch_seconds_median"] * relabel_batch / options.batch_size
-    bound = live["baseline"]["p99_ms"] + batch_inference_ms
+    per_text_ms = 1000 * result["raw_model"]["batch_seconds_median"] / options.batch_size
+    chunk_inference_ms = per_text_ms * result["relabel_chunk"]
+    bound = live["baseline"]["p99_ms"] + chunk_inference_ms
     result["ratios"] = {"relabel_vs_raw": round(alone / raw, 3)}
     result["live_bound_ms"] = round(bound, 1)
     result["targets"] = {
         "relabel >= 0.9x raw model": alone / raw >= 0.9,
-        f"live p99 during relabel <= baseline p99 + one relabel batch ({bound:.0f} ms)": live["during"]["p99_ms"]
+        f"live p99 during relabel <= baseline p99 + one relabel chunk ({bound:.0f} ms)": live["during"]["p99_ms"]
         <= bound,
     }
     return result
@@ -167,11 +170,12 @@ def _relabel(settings: Settings, target: dict[str, str], query: str) -> float:
         es.indices.refresh(index=settings.es_index)
         started = time.perf_counter()
         queue_items(settings, es, redis, target, scope, progress=False)
-        while True:
+
+        def none_pending() -> bool:
             es.indices.refresh(index=settings.es_index)
-            if count(es, settings.es_index, pending_query(scope, target)) == 0:
-                return time.perf_counter() - started
-            time.sleep(0.2)
+            return count(es, settings.es_index, pending_query(scope, target)) == 0
+
+        return wait_consumed(settings, settings.topic_relabel, none_pending) - started
     finally:
         es.close()
         redis.close()

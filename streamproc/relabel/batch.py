@@ -20,6 +20,7 @@ from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 from elasticsearch.helpers import async_bulk
 
 from streamproc.config import Settings
+from streamproc.inference.classify import Classification
 from streamproc.inference.guarded import classify_guarded
 from streamproc.inference.predictor import Predictor
 from streamproc.relabel.items import WorkItem
@@ -71,10 +72,14 @@ def serving_versions(predictor: Predictor, settings: Settings) -> dict[str, str]
 class Relabeler:
     """Relabels batches of work items against one Elasticsearch index."""
 
-    def __init__(self, settings: Settings, client: AsyncElasticsearch, executor: Executor | None = None) -> None:
+    def __init__(
+        self, settings: Settings, client: AsyncElasticsearch, executor: Executor | None = None, chunk: int = 0
+    ) -> None:
+        """`chunk`: texts per forward pass (`Settings.relabel_chunk`; 0: a batch's texts in one)."""
         self.settings = settings
         self.client = client
         self.executor = executor
+        self.chunk = chunk
         self.fields = ["title", "body", "model_versions", *(f"{task}.label" for task in settings.tasks.names)]
 
     async def close(self) -> None:
@@ -99,7 +104,8 @@ class Relabeler:
         wait_turn: Callable[[], Awaitable[None]] | None = None,
     ) -> PreparedRelabel:
         """Read the items' documents and classify the ones not on `predictor`'s versions; nothing is written.
-        `wait_turn` is awaited just before the models run (the worker's live batches go first). Raises
+        The texts go to the models `chunk` at a time, shortest first (less padding), and `wait_turn` is awaited
+        before each chunk: a live batch that arrives meanwhile goes first and waits for one chunk at most. Raises
         `TransientSinkError` when Elasticsearch should be retried."""
         prepared = PreparedRelabel()
         counts = prepared.counts
@@ -115,10 +121,16 @@ class Relabeler:
                 todo.append((doc["_id"], doc["_source"], doc["_seq_no"], doc["_primary_term"]))
         if not todo:
             return prepared
-        if wait_turn is not None:
-            await wait_turn()
         texts = [stored_text(source) for _, source, _, _ in todo]
-        outcomes = await classify_guarded(self.settings, predictor, texts, self.executor)
+        order = sorted(range(len(todo)), key=lambda i: len(texts[i]))
+        todo, texts = [todo[i] for i in order], [texts[i] for i in order]
+        outcomes: list[Classification | Exception] = []
+        step = self.chunk or len(texts)
+        for start in range(0, len(texts), step):
+            if wait_turn is not None:
+                await wait_turn()
+            part = texts[start : start + step]
+            outcomes.extend(await classify_guarded(self.settings, predictor, part, self.executor))
         at = datetime.now(UTC)
         for (doc_id, source, seq_no, term), outcome in zip(todo, outcomes, strict=True):
             if isinstance(outcome, Exception):

@@ -4,7 +4,8 @@ Two rules, both in every worker:
 
 1. **In the worker**: the relabel agent hands texts to the inference thread only while no live batch is waiting
    for it or running in it (`LiveFirst`). Live batches never wait behind relabel work queued earlier; the most a
-   live batch waits is the one relabel batch already in the thread (`relabel_batch_size` texts of inference).
+   live batch waits is the one relabel chunk already in the thread (`Settings.relabel_chunk` texts of inference:
+   a relabel batch goes to the models a chunk at a time, and asks before each).
 2. **Across the group**: before each relabel batch the worker reads the live consumer group's lag on `news.raw`
    (committed vs end offsets, every partition, at most once a second) and waits while it is above
    `relabel_max_live_lag` records (default 2 x `batch_size`: what a worker that keeps up holds in flight, the

@@ -1,12 +1,12 @@
 """The relabel agent: work items from the relabel topic (`news.relabel`), classified after live traffic.
 
-Each batch of items (`relabel_batch_size`, default `batch_size`) waits while the live group's lag is high and
-hands its texts to the inference thread only when no live batch needs it (`streamproc.worker.priority`), then
-updates the documents (`streamproc.relabel.batch`) and acknowledges the items; as on the live path, batch N
-is written and acknowledged while batch N+1 is read and classified, one batch finishing at a time, in order.
-A worker relabels only onto the versions it serves: an item for another version waits while a promoted model
-is being loaded (and up to two model polls for one to be noticed), then is skipped and counted
-(`other_version`); `streamproc relabel` then reports the documents still not on the target. With
+Each batch of items (`relabel_batch_size`, default `batch_size`) waits while the live group's lag is high, hands its
+texts to the inference thread a chunk at a time (`relabel_chunk_size`), each only when no live batch needs the
+thread (`streamproc.worker.priority`), then updates the documents (`streamproc.relabel.batch`) and acknowledges the
+items; as on the live path, batch N is written and acknowledged while batch N+1 is read and classified, one batch
+finishing at a time, in order. A worker relabels only onto the versions it serves: an item for another version waits
+while a promoted model is being loaded (and up to two model polls for one to be noticed), then is skipped and
+counted (`other_version`); `streamproc relabel` then reports the documents still not on the target. With
 `relabel_after_promotion`, the first worker of the group to serve a version queues the relabel of the stored
 articles onto it (once per version and index).
 """
@@ -27,7 +27,7 @@ from faust.types import EventT
 from streamproc import metrics
 from streamproc.config import Settings
 from streamproc.connections import async_elasticsearch_client
-from streamproc.inference.predictor import Predictor
+from streamproc.inference.predictor import Predictor, resolve_device
 from streamproc.relabel.batch import PreparedRelabel, RelabelCounts, Relabeler, serving_versions
 from streamproc.relabel.items import WorkItem, decode_item
 from streamproc.review.policy import review_policy
@@ -61,7 +61,8 @@ def add_relabel_agent(app: faust.App, settings: Settings, topic: faust.TopicT, s
     @app.agent(topic, name="relabel-articles")
     async def relabel_articles(stream: faust.StreamT) -> None:
         processor, watch = await serving.ready()
-        relabeler = Relabeler(settings, async_elasticsearch_client(settings), serving.inference_thread)
+        chunk = settings.relabel_chunk(resolve_device(settings.device).type)
+        relabeler = Relabeler(settings, async_elasticsearch_client(settings), serving.inference_thread, chunk)
         live_lag = LiveLag(settings)
         finisher = InOrderFinisher()  # batch N is written and acknowledged while batch N+1 is read and classified
         try:

@@ -6,7 +6,9 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streamproc.config import Settings
+import pytest
+
+from streamproc.config import CPU_RELABEL_CHUNK, Settings
 from streamproc.connections import async_elasticsearch_client, elasticsearch_client
 from streamproc.inference.classify import Classification, TaskResult, classify
 from streamproc.inference.loader import load_pipeline_predictor
@@ -112,3 +114,67 @@ def test_a_batch_skips_current_missing_and_rewritten_documents(settings: Setting
     assert stored["topic"]["label"] == expected.tasks["topic"].label and stored["model_versions"] == target
     assert stored["relabel"]["previous_versions"] == {"topic": "v1", "sentiment": "v1"}
     assert live["source"] == "re-crawled" and "relabel" not in live  # as the live path left it
+
+
+class _CountingPredictor:
+    """The real predictor, recording how many texts each forward pass got."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.sizes = inner, []
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+    def predict(self, texts: list[str]):  # type: ignore[no-untyped-def]
+        self.sizes.append(len(texts))
+        return self.inner.predict(texts)
+
+
+def test_a_batch_goes_to_the_models_a_chunk_at_a_time_asking_live_traffic_before_each(
+    settings: Settings, tiny_model_dir: Path
+) -> None:
+    create_index(settings)
+    titles = ["짧은 제목", "조금 더 긴 기사 제목입니다", "아주 길고 긴 제목 " * 6, "중간 길이의 제목 하나", "끝"]
+    docs = [document(f"{kind}-{i}", 0.2, title=title) for kind in ("one", "chunked") for i, title in enumerate(titles)]
+    for doc in docs:
+        doc["body"] = "같은 본문"  # (the default body names the id)
+    assert index_documents(settings, docs) == {}
+    predictor = _CountingPredictor(load_pipeline_predictor(settings))
+    target = {"topic": "tiny-3", "sentiment": "tiny-3"}
+    turns: list[int] = []
+
+    async def wait_turn() -> None:  # where a live batch would go first
+        turns.append(len(predictor.sizes))
+
+    async def run(kind: str, chunk: int) -> None:
+        relabeler = Relabeler(settings, async_elasticsearch_client(settings), chunk=chunk)
+        try:
+            counts = await relabeler.run([WorkItem(f"{kind}-{i}", target) for i in range(5)], predictor, 0.9, wait_turn)
+            assert counts.relabeled == 5
+        finally:
+            await relabeler.close()
+
+    asyncio.run(run("one", 0))
+    assert predictor.sizes == [5] and turns == [0]
+    predictor.sizes.clear()
+    turns.clear()
+    asyncio.run(run("chunked", 2))
+    assert predictor.sizes == [2, 2, 1] and turns == [0, 1, 2]  # asked before every chunk
+    es = elasticsearch_client(settings)
+    try:
+        for i in range(5):  # the same answers as in one pass (padding differs, the labels do not)
+            one, chunked = (es.get(index=settings.es_index, id=f"{kind}-{i}")["_source"] for kind in ("one", "chunked"))
+            for task in target:
+                assert chunked[task]["label"] == one[task]["label"]
+                for label, p in one[task]["probabilities"].items():
+                    assert chunked[task]["probabilities"][label] == pytest.approx(p, abs=1e-5)
+    finally:
+        es.close()
+
+
+def test_the_relabel_chunk_is_small_on_a_cpu_and_the_whole_batch_on_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(batch_size=32)
+    assert settings.relabel_chunk("cpu") == CPU_RELABEL_CHUNK < 32 and settings.relabel_chunk("cuda") == 32
+    assert Settings(batch_size=4).relabel_chunk("cpu") == 4  # never more than the batch
+    chosen = Settings(batch_size=32, relabel_batch_size=64, relabel_chunk_size=16)
+    assert chosen.relabel_chunk("cpu") == chosen.relabel_chunk("cuda") == 16

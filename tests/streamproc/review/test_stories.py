@@ -17,7 +17,17 @@ from streamproc.inference.loader import load_pipeline_predictor
 from streamproc.ingest.model_text import model_text
 from streamproc.review.audit import in_audit_sample
 from streamproc.review.service import ReviewService
-from streamproc.review.stories import StoryIndex, agreement, fingerprint, lsh_layout
+from streamproc.review.stories import (
+    NUM_PERM,
+    SCHEME,
+    SEED,
+    StoryIndex,
+    agreement,
+    fingerprint,
+    lsh_layout,
+    shingles,
+    signature,
+)
 from streamproc.sinks.document import SourcePosition
 from streamproc.stack.provision import create_index
 from streamproc.worker.batch import BatchProcessor, RawRecord
@@ -62,6 +72,17 @@ def test_copies_agree_past_the_threshold_and_distinct_articles_do_not(settings: 
     other = fingerprint(model_text(OTHER_TITLE, OTHER_BODY), layout)  # the same topic, another story
     assert agreement(original.signature, other.signature) < 0.2
     assert len(original.signature) == 4 * 128 and original == fingerprint(model_text(TITLE, BODY), layout)
+
+
+def test_the_signature_is_datasketchs_for_the_seed_with_its_permutations_drawn_once() -> None:
+    """The drawn-once permutations give datasketch's own signature, so stories found before stay comparable."""
+    from datasketch import MinHash
+
+    for title, body in [*copies().values(), (OTHER_TITLE, OTHER_BODY)]:
+        text = model_text(title, body)
+        fresh = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
+        fresh.update_batch(sorted(shingles(text)))
+        assert signature(text).tolist() == fresh.hashvalues.tolist()
 
 
 def _prints(settings: Settings, texts: dict[str, tuple[str, str]]):
