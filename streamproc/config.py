@@ -25,7 +25,7 @@ UncertaintyStrategy = Literal["least_confidence", "margin", "entropy", "predicte
 DEFAULT_REVIEW_SHARE = 0.02
 OFF = ("off", "none", "0", "")
 # Texts per forward pass of a relabel batch on a CPU: what a live batch may wait for. Measured (docs/performance.md):
-# relabel batches of 8 headlines relabel as fast as batches of 32 on the 2-core machine, with a quarter of the wait.
+# 8 headlines at a time relabeled as fast as 32 on the 2-core machine, and a live batch waits a quarter as long.
 CPU_RELABEL_CHUNK = 8
 
 
