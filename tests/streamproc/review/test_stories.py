@@ -25,6 +25,7 @@ from streamproc.review.stories import (
     agreement,
     fingerprint,
     lsh_layout,
+    shingle_hashes,
     shingles,
     signature,
 )
@@ -74,15 +75,20 @@ def test_copies_agree_past_the_threshold_and_distinct_articles_do_not(settings: 
     assert len(original.signature) == 4 * 128 and original == fingerprint(model_text(TITLE, BODY), layout)
 
 
-def test_the_signature_is_datasketchs_for_the_seed_with_its_permutations_drawn_once() -> None:
-    """The drawn-once permutations give datasketch's own signature, so stories found before stay comparable."""
+def test_the_signature_is_datasketchs_minhash_of_one_hash_per_distinct_shingle() -> None:
+    """The vectorised shingle hashes are one per distinct shingle, and the signature (permutations drawn once) is
+    datasketch's own MinHash of them, so every worker computes the same values."""
     from datasketch import MinHash
 
-    for title, body in [*copies().values(), (OTHER_TITLE, OTHER_BODY)]:
+    for title, body in [*copies().values(), (OTHER_TITLE, OTHER_BODY), ("속보", "")]:
         text = model_text(title, body)
-        fresh = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
-        fresh.update_batch(sorted(shingles(text)))
+        hashes = shingle_hashes(text)
+        assert len(hashes) == len(set(hashes)) == len(shingles(text))
+        assert all(0 <= value < 2**32 for value in hashes)
+        fresh = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME, hashfunc=int)
+        fresh.update_batch(hashes)
         assert signature(text).tolist() == fresh.hashvalues.tolist()
+    assert shingle_hashes("") == [] and shingle_hashes("Ab, c!") != shingle_hashes("abd")
 
 
 def _prints(settings: Settings, texts: dict[str, tuple[str, str]]):
