@@ -26,7 +26,7 @@ from tqdm import tqdm
 from streamproc.bench.articles import Length, bench_article, bench_texts
 from streamproc.bench.completion import wait_consumed
 from streamproc.bench.naive import run_naive_consumer
-from streamproc.bench.procstat import cpu_by_group, peak_rss_mb, thread_cpu
+from streamproc.bench.procstat import cpu_by_group, peak_rss_mb, process_cpu, thread_cpu
 from streamproc.bench.stack import BenchStack, WorkerProcess, stack_overrides
 from streamproc.config import Settings, load_settings
 from streamproc.connections import elasticsearch_client, kafka_python_options
@@ -259,9 +259,9 @@ def _logged_batches(worker: WorkerProcess, log_start: int, articles: int, timeou
 def _idle_cpu(pid: int, seconds: float = 5.0) -> float:
     """CPU the worker uses with nothing to do, in % of one core."""
     time.sleep(1.0)
-    before = sum(s for _, s in thread_cpu(pid).values())
+    before = process_cpu(pid)
     time.sleep(seconds)
-    return round(100 * (sum(s for _, s in thread_cpu(pid).values()) - before) / seconds, 1)
+    return round(100 * (process_cpu(pid) - before) / seconds, 1)
 
 
 def percentiles(seconds: list[float]) -> dict:

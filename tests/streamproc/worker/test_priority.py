@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.structs import OffsetAndMetadata
 
 from streamproc.config import Settings
-from streamproc.connections import kafka_python_options
-from streamproc.stack.provision import create_topics
 from streamproc.worker import priority
 from streamproc.worker.priority import LiveFirst, LiveLag
+from tests.group_offsets import commit_raw_offset, fill_raw_partition
 
 
 def test_relabel_waits_while_a_live_batch_is_prepared() -> None:
@@ -41,17 +38,7 @@ def test_relabel_waits_while_the_live_group_lags(settings: Settings, monkeypatch
     monkeypatch.setattr(priority, "LAG_WAIT_SECONDS", 0.05)
     monkeypatch.setenv("STREAMPROC_RELABEL_MAX_LIVE_LAG", "5")
     settings = Settings()
-    create_topics(settings)
-    producer = KafkaProducer(**kafka_python_options(settings), acks="all")
-    for _ in range(8):
-        producer.send(settings.topic_raw, value=b"{}", partition=0)
-    producer.flush()
-    producer.close()
-
-    def commit(offset: int) -> None:  # what the live workers do as they process
-        consumer = KafkaConsumer(**kafka_python_options(settings), group_id=settings.consumer_group)
-        consumer.commit({TopicPartition(settings.topic_raw, 0): OffsetAndMetadata(offset, "", -1)})
-        consumer.close()
+    fill_raw_partition(settings, 0, 8)
 
     async def run() -> tuple[float, bool]:
         lag = LiveLag(settings)
@@ -60,7 +47,7 @@ def test_relabel_waits_while_the_live_group_lags(settings: Settings, monkeypatch
             waiting = asyncio.create_task(lag.wait_until_low())
             await asyncio.sleep(1.0)
             still = not waiting.done()  # lag 8 > 5: still waiting
-            await asyncio.to_thread(commit, 4)  # lag 4 <= 5
+            await asyncio.to_thread(commit_raw_offset, settings, 0, 4)  # lag 4 <= 5
             return await asyncio.wait_for(waiting, 30), still
         finally:
             lag.close()
